@@ -1,0 +1,76 @@
+# selfsup: `make book` builds the book, `make test` runs every check.
+# On a fresh machine with python3, make and apt this installs everything:
+# the virtual environment, the pinned requirements, the package, MathJax from the
+# npm registry and (for the browser tests) Debian's chromium.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+JB := $(VENV)/bin/jupyter-book
+STAMP := $(VENV)/.selfsup-installed
+MATHJAX := node_modules/mathjax/es5/tex-chtml.js
+CHROMIUM ?= /usr/bin/chromium
+HTML := _build/html
+# Torch on a busy 2-core machine: one thread (see selfsup.runtime).
+export OMP_NUM_THREADS ?= 1
+export MPLBACKEND ?= Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: all setup book test test-unit test-chapters test-browser chromium lint clean
+
+all: book
+
+setup: $(STAMP) $(MATHJAX)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
+	touch $@
+
+$(MATHJAX): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js (apt-get install nodejs npm)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Execution is cached in the dev loop; in CI (CI=true) the cache is cleared so
+# every chapter runs.
+book: setup
+ifdef CI
+	rm -rf _build/.jupyter_cache
+endif
+	$(JB) build . -W -n --keep-going
+	@echo "The book is at $(abspath $(HTML))/index.html"
+
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "The browser tests need Chromium at $(CHROMIUM). Install it with"; \
+	    echo "  sudo apt-get install chromium"; \
+	    echo "or point CHROMIUM=/path/to/chromium at one."; exit 1; \
+	  fi; \
+	fi
+
+test-unit: setup
+	$(PY) -m pytest tests -m "not browser" -q
+
+test-chapters: setup
+	$(PY) -m pytest --nbval-lax chapters -q -p no:cacheprovider
+
+test-browser: setup chromium
+	SELFSUP_CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests -m browser -q
+
+test: test-unit test-chapters book test-browser
+
+lint: setup
+	$(VENV)/bin/ruff check selfsup tests conftest.py book/_ext
+	$(VENV)/bin/ruff format --check selfsup tests conftest.py book/_ext
+
+clean:
+	rm -rf _build

@@ -14,7 +14,6 @@ CHROMIUM ?= /usr/bin/chromium
 HTML := _build/html
 # Torch on a busy 2-core machine: one thread (see selfsup.runtime).
 export OMP_NUM_THREADS ?= 1
-export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .PHONY: all setup book test test-unit test-chapters test-browser chromium lint clean

@@ -12,9 +12,15 @@ from typing import Any
 
 
 def glue(name: str, value: Any, display: bool = False) -> None:
-    """Record ``value`` under ``name`` for the book; show it if ``display``."""
+    """Record ``value`` under ``name`` for the book; show it if ``display``.
+
+    NumPy and torch scalars are stored as Python numbers, so that the book's
+    format specs (``{glue:text}`name:.3f```) apply to them.
+    """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be an identifier-like string, got {name!r}")
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
     try:
         from myst_nb import glue as myst_glue
     except ImportError:

@@ -12,8 +12,6 @@ import tempfile
 from pathlib import Path
 from unittest import mock
 
-import pytest
-
 try:
     import jupytext
     from nbval import plugin as nbval_plugin
@@ -56,7 +54,9 @@ def _is_chapter(path: Path) -> bool:
 
 def pytest_collect_file(file_path: Path, parent):
     opt = parent.config.option
-    if nbval_plugin is None or not (getattr(opt, "nbval", False) or getattr(opt, "nbval_lax", False)):
+    if nbval_plugin is None or not (
+        getattr(opt, "nbval", False) or getattr(opt, "nbval_lax", False)
+    ):
         return None
     if _is_chapter(file_path):
         return MarkdownNotebook.from_parent(parent, path=file_path)

@@ -121,9 +121,7 @@ def _samples(x, name: str) -> np.ndarray:
 def _sample_pair(x, y) -> tuple[np.ndarray, np.ndarray]:
     x, y = _samples(x, "x"), _samples(y, "y")
     if x.shape[1] != y.shape[1]:
-        raise ValueError(
-            f"x and y must have the same dimension, got {x.shape[1]} and {y.shape[1]}"
-        )
+        raise ValueError(f"x and y must have the same dimension, got {x.shape[1]} and {y.shape[1]}")
     return x, y
 
 
@@ -226,9 +224,9 @@ def kl_divergence(p, q, base: float = math.e) -> float | np.ndarray:
     p, q = _check_pair(p, q)
     scale = _log_base(base)
     p, q = np.broadcast_arrays(p, q)
-    with np.errstate(divide="ignore"):
-        log_ratio = np.log(p) - np.log(q)  # inf where q == 0 < p; -inf or nan where p == 0
-    terms = np.where(p > 0, p * np.where(q > 0, log_ratio, np.inf), 0.0)
+    both = (p > 0) & (q > 0)
+    log_ratio = np.log(np.where(both, p, 1.0)) - np.log(np.where(both, q, 1.0))
+    terms = np.where(both, p * log_ratio, np.where(p > 0, np.inf, 0.0))
     return _out(np.maximum(terms.sum(axis=-1), 0.0) / scale)
 
 
@@ -240,7 +238,9 @@ def js_divergence(p, q, base: float = math.e) -> float | np.ndarray:
     """
     p, q = _check_pair(p, q)
     m = 0.5 * (p + q)
-    return _out(0.5 * np.asarray(kl_divergence(p, m, base)) + 0.5 * np.asarray(kl_divergence(q, m, base)))
+    return _out(
+        0.5 * np.asarray(kl_divergence(p, m, base)) + 0.5 * np.asarray(kl_divergence(q, m, base))
+    )
 
 
 # ------------------------------------------------------------------ f-divergences
@@ -248,29 +248,42 @@ def js_divergence(p, q, base: float = math.e) -> float | np.ndarray:
 
 class _Generator(NamedTuple):
     f: Callable[[np.ndarray], np.ndarray]  # convex, f(1) = 0
+    perspective: Callable[[np.ndarray, np.ndarray], np.ndarray]  # q f(p / q) for p, q > 0
     f0: float  # f(0): weight of outcomes with p = 0 < q
     slope_inf: float  # lim_{t -> inf} f(t) / t: weight of outcomes with q = 0 < p
 
 
-def _xlogx(t):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(t > 0, t * np.log(np.where(t > 0, t, 1.0)), 0.0)
+def _xlogy(x, y):
+    """``x log y`` with ``0 log y = 0``, for ``x >= 0`` and ``y > 0`` where ``x > 0``."""
+    return np.where(x > 0, x * np.log(np.where(x > 0, y, 1.0)), 0.0)
 
 
+# Each generator also comes as its perspective q f(p/q), written without the ratio
+# p/q, which overflows when q is tiny.
 F_GENERATORS: dict[str, _Generator] = {
     # KL(p || q): f(t) = t log t
-    "kl": _Generator(_xlogx, 0.0, math.inf),
+    "kl": _Generator(
+        lambda t: _xlogy(t, t), lambda p, q: p * (np.log(p) - np.log(q)), 0.0, math.inf
+    ),
     # KL(q || p): f(t) = -log t
-    "reverse_kl": _Generator(lambda t: -np.log(t), math.inf, 0.0),
+    "reverse_kl": _Generator(
+        lambda t: -np.log(t), lambda p, q: q * (np.log(q) - np.log(p)), math.inf, 0.0
+    ),
     # total variation: f(t) = |t - 1| / 2
-    "tv": _Generator(lambda t: 0.5 * np.abs(t - 1.0), 0.5, 0.5),
+    "tv": _Generator(lambda t: 0.5 * np.abs(t - 1.0), lambda p, q: 0.5 * np.abs(p - q), 0.5, 0.5),
     # squared Hellinger distance H^2 = 1/2 sum (sqrt p - sqrt q)^2: f(t) = (sqrt t - 1)^2 / 2
-    "hellinger": _Generator(lambda t: 0.5 * (np.sqrt(t) - 1.0) ** 2, 0.5, 0.5),
+    "hellinger": _Generator(
+        lambda t: 0.5 * (np.sqrt(t) - 1.0) ** 2,
+        lambda p, q: 0.5 * (np.sqrt(p) - np.sqrt(q)) ** 2,
+        0.5,
+        0.5,
+    ),
     # Pearson chi^2: f(t) = (t - 1)^2
-    "chi2": _Generator(lambda t: (t - 1.0) ** 2, 1.0, math.inf),
+    "chi2": _Generator(lambda t: (t - 1.0) ** 2, lambda p, q: (p - q) ** 2 / q, 1.0, math.inf),
     # Jensen-Shannon: f(t) = t/2 log(2t / (t + 1)) + 1/2 log(2 / (t + 1))
     "js": _Generator(
-        lambda t: 0.5 * (_xlogx(t) - (t + 1.0) * np.log((t + 1.0) / 2.0)),
+        lambda t: 0.5 * (_xlogy(t, 2 * t / (t + 1.0)) + np.log(2.0 / (t + 1.0))),
+        lambda p, q: 0.5 * (p * np.log(2 * p / (p + q)) + q * np.log(2 * q / (p + q))),
         0.5 * math.log(2.0),
         0.5 * math.log(2.0),
     ),
@@ -303,18 +316,21 @@ def f_divergence(p, q, f: str | Callable = "kl") -> float | np.ndarray:
             )
         with np.errstate(divide="ignore", invalid="ignore"):
             f0 = float(np.asarray(f(np.array([0.0])))[0]) if np.any(p == 0) else 0.0
-        gen = _Generator(f, f0, math.nan)
+        gen = _Generator(f, lambda p, q: q * f(p / q), f0, math.nan)
     else:
         raise ValueError(f"f must be a generator name or a callable, got {type(f).__name__}")
 
     p, q = np.broadcast_arrays(p, q)
     both = (p > 0) & (q > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(both, p / np.where(q > 0, q, 1.0), 1.0)
-        inner = np.where(both, q * gen.f(ratio), 0.0)
+    safe_p, safe_q = np.where(both, p, 1.0), np.where(both, q, 1.0)
+    with np.errstate(over="ignore"):
+        inner = np.where(both, gen.perspective(safe_p, safe_q), 0.0)
+    with np.errstate(invalid="ignore"):  # 0 * inf in the entries np.where discards
         only_q = np.where((p == 0) & (q > 0), q * gen.f0, 0.0)
         only_p = np.where((q == 0) & (p > 0), p * gen.slope_inf, 0.0)
     total = (inner + only_q + only_p).sum(axis=-1)
+    if np.isnan(total).any():
+        raise ValueError("f gave NaN on these p and q; check that f is finite on (0, inf)")
     return _out(np.maximum(total, 0.0))
 
 
@@ -336,7 +352,9 @@ def _gaussian_params(mu, cov, name_mu: str, name_cov: str) -> tuple[np.ndarray, 
             raise ValueError(f"{name_cov} variances must be positive and finite")
         cov = np.diag(cov)
     if cov.shape != (d, d):
-        raise ValueError(f"{name_cov} must be a variance, (d,) variances or a (d, d) matrix with d={d}")
+        raise ValueError(
+            f"{name_cov} must be a variance, (d,) variances or a (d, d) matrix with d={d}"
+        )
     if not np.allclose(cov, cov.T, rtol=1e-8, atol=1e-12):
         raise ValueError(f"{name_cov} must be symmetric; use (C + C.T) / 2")
     return mu, cov
@@ -346,7 +364,9 @@ def _cholesky(cov: np.ndarray, name: str) -> np.ndarray:
     try:
         return np.linalg.cholesky(cov)
     except np.linalg.LinAlgError:
-        raise ValueError(f"{name} must be positive definite; add a small multiple of the identity") from None
+        raise ValueError(
+            f"{name} must be positive definite; add a small multiple of the identity"
+        ) from None
 
 
 def gaussian_kl(mu0, cov0, mu1, cov1) -> float:
@@ -362,7 +382,9 @@ def gaussian_kl(mu0, cov0, mu1, cov1) -> float:
     mu0, cov0 = _gaussian_params(mu0, cov0, "mu0", "cov0")
     mu1, cov1 = _gaussian_params(mu1, cov1, "mu1", "cov1")
     if mu0.shape != mu1.shape:
-        raise ValueError(f"mu0 and mu1 must have the same dimension, got {mu0.shape} and {mu1.shape}")
+        raise ValueError(
+            f"mu0 and mu1 must have the same dimension, got {mu0.shape} and {mu1.shape}"
+        )
     l0, l1 = _cholesky(cov0, "cov0"), _cholesky(cov1, "cov1")
     d = mu0.shape[0]
     # Solve with the Cholesky factor of S1 rather than inverting it.
@@ -394,7 +416,9 @@ def kl_from_samples(logp, logq) -> Estimate:
     logp = _as_float_array(logp, "logp").ravel()
     logq = _as_float_array(logq, "logq").ravel()
     if logp.shape != logq.shape:
-        raise ValueError(f"logp and logq must have the same shape, got {logp.shape} and {logq.shape}")
+        raise ValueError(
+            f"logp and logq must have the same shape, got {logp.shape} and {logq.shape}"
+        )
     if logp.size < 2:
         raise ValueError("logp needs at least 2 samples for an estimate and its error")
     if not np.isfinite(logp).all():
@@ -440,7 +464,9 @@ def _median_bandwidth(z: np.ndarray) -> float:
     iu = np.triu_indices(len(z), k=1)
     h = float(np.sqrt(np.median(sq[iu])))
     if h <= 0:
-        raise ValueError("the median heuristic gives bandwidth 0 (most samples coincide); pass bandwidth=")
+        raise ValueError(
+            "the median heuristic gives bandwidth 0 (most samples coincide); pass bandwidth="
+        )
     return h
 
 

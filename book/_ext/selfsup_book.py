@@ -29,7 +29,9 @@ COLAB = "https://colab.research.google.com"
 def _colab_url(app: Sphinx, pagename: str) -> str:
     repo_url = app.config.html_theme_options.get("repository_url", "").rstrip("/")
     if "github.com/" not in repo_url:
-        raise ExtensionError(f"repository.url must be a GitHub URL for Colab links, got {repo_url!r}")
+        raise ExtensionError(
+            f"repository.url must be a GitHub URL for Colab links, got {repo_url!r}"
+        )
     org, repo = repo_url.split("github.com/")[1].split("/")[:2]
     path = f"{app.config.colab_notebooks_dir}/{pagename}.ipynb"
     return f"{COLAB}/github/{org}/{repo}/blob/{app.config.colab_notebooks_branch}/{path}"

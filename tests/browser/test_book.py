@@ -94,7 +94,9 @@ def test_chapter_has_figures_and_colab_notebook(page, site, path):
     href = colab.first.get_attribute("href")
     assert href.endswith(".ipynb"), f"{path}: Colab link {href} is not a notebook"
     published = href.split("/blob/", 1)[1].split("/", 1)[1]  # drop the branch
-    assert (HTML / published).is_file(), f"{path}: Colab points at {published}, which the build did not write"
+    assert (HTML / published).is_file(), (
+        f"{path}: Colab points at {published}, which the build did not write"
+    )
 
     download = page.locator("a[href$='.ipynb']:not([href^='https://'])")
     assert download.count() >= 1, f"{path}: no .ipynb download button"
@@ -102,4 +104,6 @@ def test_chapter_has_figures_and_colab_notebook(page, site, path):
     assert page.request.get(ipynb).ok, f"{path}: the .ipynb download {ipynb} is missing"
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{Path(urlparse(page.url).path).stem}.png"), full_page=True)
+    page.screenshot(
+        path=str(SCREENSHOTS / f"{Path(urlparse(page.url).path).stem}.png"), full_page=True
+    )

@@ -57,13 +57,13 @@ chromium:
 	fi
 
 test-unit: setup
-	$(PY) -m pytest tests -m "not browser" -q
+	$(PY) -m pytest tests -m "not browser" -q -p no:cacheprovider
 
 test-chapters: setup
 	$(PY) -m pytest --nbval-lax chapters -q -p no:cacheprovider
 
 test-browser: setup chromium
-	SELFSUP_CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests -m browser -q
+	SELFSUP_CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests -m browser -q -p no:cacheprovider
 
 test: test-unit test-chapters book test-browser
 

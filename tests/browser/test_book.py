@@ -87,7 +87,10 @@ def test_internal_links_resolve(page, site, path):
 def test_chapter_has_figures_and_colab_notebook(page, site, path):
     _open(page, site, path)
     assert page.locator("mjx-container").count() > 0, f"{path}: no typeset math"
-    assert page.locator("figure img").count() > 0, f"{path}: no figures"
+    figures = page.locator("figure img")
+    assert figures.count() > 0, f"{path}: no figures"
+    for alt in figures.evaluate_all("imgs => imgs.map(img => img.alt)"):
+        assert alt and not alt.endswith(".png"), f"{path}: a figure has no alt text ({alt!r})"
 
     colab = page.locator("a[href^='https://colab.research.google.com/']")
     assert colab.count() == 1, f"{path}: expected one Colab button"
@@ -98,10 +101,11 @@ def test_chapter_has_figures_and_colab_notebook(page, site, path):
         f"{path}: Colab points at {published}, which the build did not write"
     )
 
-    download = page.locator("a[href$='.ipynb']:not([href^='https://'])")
-    assert download.count() >= 1, f"{path}: no .ipynb download button"
-    ipynb = urljoin(page.url, download.first.get_attribute("href"))
-    assert page.request.get(ipynb).ok, f"{path}: the .ipynb download {ipynb} is missing"
+    for suffix in (".ipynb", ".md"):
+        download = page.locator(f"a[href$='{suffix}']:not([href^='https://'])")
+        assert download.count() >= 1, f"{path}: no {suffix} download button"
+        url = urljoin(page.url, download.first.get_attribute("href"))
+        assert page.request.get(url).ok, f"{path}: the {suffix} download {url} is missing"
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(

@@ -15,6 +15,10 @@ HTML := _build/html
 # Torch on a busy 2-core machine: one thread (see selfsup.runtime).
 export OMP_NUM_THREADS ?= 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# Progress bars stay off in builds and tests (stderr would be a build warning).
+export SELFSUP_PROGRESS ?= 0
+# Data the full profile downloads or converts stays inside the repository.
+export SELFSUP_DATA ?= $(CURDIR)/_build/data
 
 .PHONY: all setup book test test-unit test-chapters test-browser chromium lint clean
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -103,6 +104,23 @@ def configure_threads() -> int:
     if not torch.cuda.is_available():
         torch.set_num_threads(1)
     return torch.get_num_threads()
+
+
+def progress_enabled() -> bool:
+    """Whether long loops should show a progress bar.
+
+    ``SELFSUP_PROGRESS=0`` or ``1`` decides when set (the Makefile sets 0, so book
+    builds and tests stay quiet); otherwise bars show in a terminal or a Jupyter
+    kernel, and never when ``CI`` is set.
+    """
+    flag = os.environ.get("SELFSUP_PROGRESS", "").strip().lower()
+    if flag:
+        if flag not in ("0", "1", "true", "false"):
+            raise ValueError(f"SELFSUP_PROGRESS={flag!r} must be 0 or 1")
+        return flag in ("1", "true")
+    if os.environ.get("CI"):
+        return False
+    return sys.stderr.isatty() or "ipykernel" in sys.modules
 
 
 @dataclass(frozen=True)

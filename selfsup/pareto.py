@@ -1,0 +1,93 @@
+"""Multiple objectives: Pareto fronts and scalarization.
+
+All objectives are *minimised*. A point dominates another if it is no worse in
+both objectives and strictly better in one; the Pareto front is the set of points
+that nothing dominates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Scalarized", "pareto_front", "scalarize", "scalarization_sweep"]
+
+
+def _points(points, name: str = "points") -> np.ndarray:
+    if hasattr(points, "detach"):
+        points = points.detach().cpu().numpy()
+    arr = np.asarray(points, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(
+            f"{name} must have shape (n, 2): two objectives per point, got {arr.shape}"
+        )
+    if np.isnan(arr).any():
+        raise ValueError(f"{name} contains NaN; drop those points first")
+    return arr
+
+
+def pareto_front(points) -> np.ndarray:
+    """Indices of the non-dominated points, sorted by the first objective.
+
+    O(n log n): sort by (L1, L2) and sweep, keeping the smallest L2 seen so far.
+    Duplicated points do not dominate each other and are all kept.
+
+    Args:
+        points: ``(n, 2)`` objective values ``(L1, L2)``, both minimised.
+    """
+    pts = _points(points)
+    order = np.lexsort((pts[:, 1], pts[:, 0]))  # by L1, then L2
+    front, best, best_point = [], np.inf, None
+    for i in order:
+        if pts[i, 1] < best:
+            front.append(i)
+            best, best_point = pts[i, 1], pts[i]
+        elif best_point is not None and np.array_equal(pts[i], best_point):
+            front.append(i)  # a duplicate of a front point
+    return np.asarray(front, dtype=np.int64)
+
+
+class Scalarized(NamedTuple):
+    """Minimisers of ``L1 + lambda L2`` over a finite set of candidates."""
+
+    lambdas: np.ndarray  # (m,)
+    index: np.ndarray  # (m,) the first minimiser for each lambda
+    ties: np.ndarray  # (m,) number of candidates attaining the minimum (within rtol)
+
+
+def scalarize(points, lambdas, rtol: float = 1e-9) -> Scalarized:
+    """For each ``lambda``, which candidate minimises ``L1 + lambda L2``.
+
+    Candidates that no ``lambda >= 0`` selects are Pareto points on a non-convex
+    part of the front (or dominated points). ``ties > 1`` marks a ``lambda`` with
+    several minimisers.
+    """
+    pts = _points(points)
+    lam = np.asarray(lambdas, dtype=np.float64).ravel()
+    if lam.size == 0 or np.isnan(lam).any() or (lam < 0).any():
+        raise ValueError("lambdas must be a non-empty array of numbers >= 0")
+    values = pts[:, 0][None, :] + lam[:, None] * pts[:, 1][None, :]
+    best = values.min(axis=1, keepdims=True)
+    ties = (values <= best + rtol * np.maximum(np.abs(best), 1.0)).sum(axis=1)
+    return Scalarized(lam, values.argmin(axis=1), ties)
+
+
+def scalarization_sweep(solve: Callable[[float], tuple[float, float]], lambdas) -> np.ndarray:
+    """Objective values ``(L1, L2)`` at the minimiser of ``L1 + lambda L2`` for each lambda.
+
+    Args:
+        solve: maps ``lambda`` to the objectives ``(L1, L2)`` of (an approximate)
+            minimiser of ``L1 + lambda L2``: a closed form, or a training run.
+        lambdas: the grid, numbers ``>= 0``.
+    Returns:
+        ``(m, 2)`` array, one row per lambda.
+    """
+    lam = np.asarray(lambdas, dtype=np.float64).ravel()
+    if lam.size == 0 or np.isnan(lam).any() or (lam < 0).any():
+        raise ValueError("lambdas must be a non-empty array of numbers >= 0")
+    out = np.array([tuple(map(float, solve(float(x)))) for x in lam])
+    if out.shape != (lam.size, 2):
+        raise ValueError("solve(lambda) must return two numbers (L1, L2)")
+    return out

@@ -1,0 +1,205 @@
+"""One training loop for every model in the book.
+
+``fit`` trains anything with a ``loss(batch) -> scalar tensor`` method: density
+models, autoencoders, contrastive models. It records per-epoch train and
+validation losses, can stop early and restore the best weights, shows a progress
+bar only when someone is watching, and refuses to go on after a NaN or inf loss.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .runtime import progress_enabled
+
+__all__ = ["History", "TrainingDiverged", "fit", "iterate_batches"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class History:
+    """What :func:`fit` measured: mean losses per epoch (in the model's units)."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int | None = None  # 0-based epoch whose weights the model holds
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+
+Data = torch.Tensor | Sequence[torch.Tensor]
+
+
+def _as_tensors(data: Data, name: str) -> tuple[torch.Tensor, ...]:
+    tensors = (data,) if isinstance(data, torch.Tensor) else tuple(data)
+    if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
+        raise ValueError(f"{name} must be a tensor or a tuple of tensors")
+    n = len(tensors[0])
+    if n == 0:
+        raise ValueError(f"{name} is empty")
+    if any(len(t) != n for t in tensors):
+        raise ValueError(
+            f"the tensors of {name} have different lengths {[len(t) for t in tensors]}"
+        )
+    return tensors
+
+
+def iterate_batches(
+    tensors: tuple[torch.Tensor, ...],
+    batch_size: int,
+    shuffle: bool,
+    generator: torch.Generator | None = None,
+    device=None,
+):
+    """Yield batches (a tensor, or a tuple for several tensors) on ``device``."""
+    n = len(tensors[0])
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        batch = tuple(t[idx].to(device) if device is not None else t[idx] for t in tensors)
+        yield batch[0] if len(batch) == 1 else batch
+
+
+def _check_finite(loss: torch.Tensor, where: str, lr: float) -> float:
+    if loss.ndim != 0:
+        raise ValueError(f"model.loss(batch) must return a scalar, got shape {tuple(loss.shape)}")
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise TrainingDiverged(
+            f"loss became {value} {where}; lower the learning rate (lr={lr:g}), "
+            "or check the data for NaN/inf"
+        )
+    return value
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, tensors, batch_size: int, device, lr: float, epoch: int) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for batch in iterate_batches(tensors, batch_size, shuffle=False, device=device):
+        size = len(batch if isinstance(batch, torch.Tensor) else batch[0])
+        total += _check_finite(model.loss(batch), f"on validation data in epoch {epoch}", lr) * size
+        count += size
+    return total / count
+
+
+def fit(
+    model: nn.Module,
+    train: Data,
+    val: Data | None = None,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 128,
+    weight_decay: float = 0.0,
+    patience: int | None = None,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> History:
+    """Train ``model`` by minimising ``model.loss(batch)`` with Adam(W).
+
+    Args:
+        model: an ``nn.Module`` with ``loss(batch) -> scalar tensor``.
+        train: a tensor ``(N, ...)`` or a tuple of tensors of length ``N``; each
+            batch is a slice of it (a tuple of slices for a tuple).
+        val: validation data of the same form, evaluated after every epoch.
+        epochs: the maximum number of passes over ``train``.
+        lr, weight_decay: AdamW's settings (ignored when ``optimizer`` is given).
+        batch_size: examples per step.
+        patience: with ``val``, stop after this many epochs without a new best
+            validation loss and restore the best weights.
+        seed: seeds the shuffling.
+        device: where batches go; default: where the model's parameters are.
+        progress: show a tqdm bar; default: only when interactive
+            (:func:`selfsup.runtime.progress_enabled`).
+    Returns:
+        the :class:`History` of mean losses per epoch.
+    Raises:
+        TrainingDiverged: on a NaN or inf loss, naming the epoch and step.
+    """
+    if not hasattr(model, "loss"):
+        raise ValueError("model must have a loss(batch) method")
+    if not (isinstance(epochs, int) and epochs >= 1):
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if patience is not None and (val is None or not (isinstance(patience, int) and patience >= 1)):
+        raise ValueError("patience needs validation data (val=...) and a positive int")
+    train_t = _as_tensors(train, "train")
+    val_t = _as_tensors(val, "val") if val is not None else None
+    params = list(model.parameters())
+    if device is None:
+        device = params[0].device if params else torch.device("cpu")
+    if optimizer is None:
+        if not params:
+            raise ValueError("model has no parameters to train")
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    history = History()
+    best_state, best_val, waited = None, math.inf, 0
+    show = progress_enabled() if progress is None else progress
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=epochs, desc=type(model).__name__, unit="epoch")
+    start = time.perf_counter()
+    try:
+        for epoch in range(epochs):
+            model.train()
+            total, count = 0.0, 0
+            batches = iterate_batches(train_t, batch_size, True, generator, device)
+            for step, batch in enumerate(batches):
+                loss = model.loss(batch)
+                value = _check_finite(loss, f"in epoch {epoch}, step {step}", lr)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                size = len(batch if isinstance(batch, torch.Tensor) else batch[0])
+                total, count = total + value * size, count + size
+            history.train_loss.append(total / count)
+            if val_t is not None:
+                history.val_loss.append(_evaluate(model, val_t, batch_size, device, lr, epoch))
+                if history.val_loss[-1] < best_val:
+                    best_val, waited, history.best_epoch = history.val_loss[-1], 0, epoch
+                    if patience is not None:
+                        best_state = copy.deepcopy(model.state_dict())
+                else:
+                    waited += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(
+                    train=f"{history.train_loss[-1]:.4g}",
+                    **({"val": f"{history.val_loss[-1]:.4g}"} if val_t is not None else {}),
+                )
+            if patience is not None and waited >= patience:
+                history.stopped_early = True
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    elif val_t is None:
+        history.best_epoch = history.epochs - 1
+    model.eval()
+    history.seconds = time.perf_counter() - start
+    return history

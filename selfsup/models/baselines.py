@@ -1,0 +1,159 @@
+"""Density baselines: the floor every deep model in the book must beat.
+
+All four follow the book's protocol: ``fit(x)`` on training data, ``log_prob(x)``
+in **nats** per example, summed over dimensions, and ``sample(n)``. Inputs are
+``(B, ...)`` tensors or arrays, flattened per example.
+
+- :class:`UniformDensity`: uniform on ``[0, levels)^d``, ``d log levels`` nats.
+- :class:`GaussianMixture`: scikit-learn's EM with full covariances; ``reg_covar``
+  adds a constant to every variance (a floor on the noise the model assumes).
+- :class:`KernelDensity`: a Gaussian kernel density estimate, the memorizer
+  smoothed with bandwidth ``h``.
+- :class:`Memorizer`: the lecture's ``U({x_1, ..., x_n})``: the empirical
+  distribution of the training set, a *discrete* model. Its training
+  log-likelihood is ``-log n`` per example; anything new has probability 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+__all__ = ["GaussianMixture", "KernelDensity", "Memorizer", "UniformDensity"]
+
+
+def _flat(x, name: str = "x") -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim < 2 or len(arr) == 0:
+        raise ValueError(f"{name} must have shape (B, ...) with B >= 1, got {arr.shape}")
+    if np.isnan(arr).any():
+        raise ValueError(f"{name} contains NaN")
+    return arr.reshape(len(arr), -1)
+
+
+class _Baseline:
+    shape: tuple[int, ...] | None = None
+
+    def _remember_shape(self, x) -> np.ndarray:
+        self.shape = tuple(np.shape(x)[1:])
+        return _flat(x)
+
+    def _check_fitted_input(self, x) -> np.ndarray:
+        if self.shape is None:
+            raise ValueError(f"{type(self).__name__} is not fitted; call fit(x_train) first")
+        flat = _flat(x)
+        if flat.shape[1] != math.prod(self.shape):
+            raise ValueError(
+                f"x has {flat.shape[1]} dimensions per example, the model {math.prod(self.shape)}"
+            )
+        return flat
+
+    def _shaped(self, flat: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(flat.reshape(len(flat), *self.shape))
+
+
+class UniformDensity(_Baseline):
+    """Uniform on ``[0, levels)^d``: ``log_prob = -d log(levels)`` inside, ``-inf`` outside."""
+
+    def __init__(self, levels: int):
+        if not (isinstance(levels, int) and levels >= 2):
+            raise ValueError(f"levels must be an int >= 2, got {levels!r}")
+        self.levels = levels
+
+    def fit(self, x) -> UniformDensity:
+        self._remember_shape(x)
+        return self
+
+    def log_prob(self, x) -> torch.Tensor:
+        flat = self._check_fitted_input(x)
+        inside = ((flat >= 0) & (flat < self.levels)).all(1)
+        return torch.as_tensor(np.where(inside, -flat.shape[1] * math.log(self.levels), -np.inf))
+
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        d = math.prod(self.shape)
+        return self._shaped(np.random.default_rng(seed).uniform(0, self.levels, (n, d)))
+
+
+class GaussianMixture(_Baseline):
+    """A mixture of ``k`` full-covariance Gaussians fitted by EM (scikit-learn)."""
+
+    def __init__(
+        self, n_components: int = 1, reg_covar: float = 1e-6, seed: int = 0, max_iter: int = 500
+    ):
+        from sklearn.mixture import GaussianMixture as _GMM
+
+        if not (isinstance(n_components, int) and n_components >= 1):
+            raise ValueError(f"n_components must be a positive int, got {n_components!r}")
+        if not reg_covar > 0:
+            raise ValueError(f"reg_covar must be positive, got {reg_covar!r}")
+        self.model = _GMM(
+            n_components,
+            covariance_type="full",
+            reg_covar=reg_covar,
+            random_state=seed,
+            max_iter=max_iter,
+        )
+
+    def fit(self, x) -> GaussianMixture:
+        self.model.fit(self._remember_shape(x))
+        return self
+
+    def log_prob(self, x) -> torch.Tensor:
+        return torch.as_tensor(self.model.score_samples(self._check_fitted_input(x)))
+
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        self.model.random_state = seed
+        flat, _ = self.model.sample(n)
+        return self._shaped(flat[np.random.default_rng(seed).permutation(n)])
+
+
+class KernelDensity(_Baseline):
+    """Gaussian kernel density estimate with bandwidth ``h`` (scikit-learn)."""
+
+    def __init__(self, bandwidth: float):
+        from sklearn.neighbors import KernelDensity as _KDE
+
+        if not (isinstance(bandwidth, (int, float)) and bandwidth > 0):
+            raise ValueError(f"bandwidth must be a positive number, got {bandwidth!r}")
+        self.bandwidth = float(bandwidth)
+        self.model = _KDE(bandwidth=self.bandwidth)
+
+    def fit(self, x) -> KernelDensity:
+        self.model.fit(self._remember_shape(x))
+        return self
+
+    def log_prob(self, x) -> torch.Tensor:
+        return torch.as_tensor(self.model.score_samples(self._check_fitted_input(x)))
+
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        return self._shaped(self.model.sample(n, random_state=seed))
+
+
+class Memorizer(_Baseline):
+    """``U({x_1, ..., x_n})``: probability ``count(x) / n`` for a training example, else 0.
+
+    A discrete model: ``log_prob`` compares examples exactly, so use it on the
+    integer data, not on dequantized data.
+    """
+
+    def fit(self, x) -> Memorizer:
+        flat = self._remember_shape(x)
+        rows, counts = np.unique(flat, axis=0, return_counts=True)
+        self.n = len(flat)
+        self._table = {row.tobytes(): c for row, c in zip(rows, counts, strict=True)}
+        self._train = flat
+        return self
+
+    def log_prob(self, x) -> torch.Tensor:
+        flat = self._check_fitted_input(x)
+        counts = np.array([self._table.get(row.tobytes(), 0) for row in flat], dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            return torch.as_tensor(np.log(counts / self.n))
+
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        idx = np.random.default_rng(seed).integers(0, self.n, n)
+        return self._shaped(self._train[idx])

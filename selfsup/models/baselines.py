@@ -78,7 +78,20 @@ class UniformDensity(_Baseline):
         return self._shaped(np.random.default_rng(seed).uniform(0, self.levels, (n, d)))
 
 
-class GaussianMixture(_Baseline):
+class _SklearnDensity(_Baseline):
+    """A scikit-learn estimator with ``fit`` and ``score_samples`` (log density, nats)."""
+
+    model = None
+
+    def fit(self, x):
+        self.model.fit(self._remember_shape(x))
+        return self
+
+    def log_prob(self, x) -> torch.Tensor:
+        return torch.as_tensor(self.model.score_samples(self._check_fitted_input(x)))
+
+
+class GaussianMixture(_SklearnDensity):
     """A mixture of ``k`` full-covariance Gaussians fitted by EM (scikit-learn)."""
 
     def __init__(
@@ -98,20 +111,13 @@ class GaussianMixture(_Baseline):
             max_iter=max_iter,
         )
 
-    def fit(self, x) -> GaussianMixture:
-        self.model.fit(self._remember_shape(x))
-        return self
-
-    def log_prob(self, x) -> torch.Tensor:
-        return torch.as_tensor(self.model.score_samples(self._check_fitted_input(x)))
-
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
         self.model.random_state = seed
         flat, _ = self.model.sample(n)
         return self._shaped(flat[np.random.default_rng(seed).permutation(n)])
 
 
-class KernelDensity(_Baseline):
+class KernelDensity(_SklearnDensity):
     """Gaussian kernel density estimate with bandwidth ``h`` (scikit-learn)."""
 
     def __init__(self, bandwidth: float):
@@ -121,13 +127,6 @@ class KernelDensity(_Baseline):
             raise ValueError(f"bandwidth must be a positive number, got {bandwidth!r}")
         self.bandwidth = float(bandwidth)
         self.model = _KDE(bandwidth=self.bandwidth)
-
-    def fit(self, x) -> KernelDensity:
-        self.model.fit(self._remember_shape(x))
-        return self
-
-    def log_prob(self, x) -> torch.Tensor:
-        return torch.as_tensor(self.model.score_samples(self._check_fitted_input(x)))
 
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
         return self._shaped(self.model.sample(n, random_state=seed))

@@ -1,0 +1,58 @@
+"""selfsup.models.baselines against independent computations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import special, stats
+
+from selfsup.models.baselines import GaussianMixture, KernelDensity, Memorizer, UniformDensity
+
+
+def test_single_gaussian_is_the_regularised_mle():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 3)) @ rng.normal(size=(3, 3))
+    model = GaussianMixture(1, reg_covar=0.3).fit(x)
+    cov = np.cov(x.T, bias=True) + 0.3 * np.eye(3)
+    expected = stats.multivariate_normal(x.mean(0), cov).logpdf(x[:10])
+    assert np.allclose(model.log_prob(x[:10]).numpy(), expected, atol=1e-6)
+    assert model.sample(7).shape == (7, 3)
+
+
+def test_kde_against_the_formula():
+    rng = np.random.default_rng(1)
+    train, test, h = rng.normal(size=(50, 2)), rng.normal(size=(5, 2)), 0.7
+    logs = (
+        stats.multivariate_normal(np.zeros(2), h**2 * np.eye(2))
+        .logpdf((test[:, None, :] - train[None]).reshape(-1, 2))
+        .reshape(5, 50)
+    )
+    expected = special.logsumexp(logs, axis=1) - math.log(50)
+    assert np.allclose(KernelDensity(h).fit(train).log_prob(test).numpy(), expected, atol=1e-8)
+
+
+def test_memorizer_and_uniform():
+    x = torch.tensor([[[0, 1]], [[0, 1]], [[2, 3]], [[4, 4]]])  # shape (4, 1, 2), one duplicate
+    mem = Memorizer().fit(x)
+    logp = mem.log_prob(torch.tensor([[[0, 1]], [[2, 3]], [[9, 9]]])).numpy()
+    assert np.allclose(logp[:2], np.log([2 / 4, 1 / 4])) and logp[2] == -np.inf
+    samples = mem.sample(20)
+    assert samples.shape == (20, 1, 2)
+    assert all(tuple(s.flatten().tolist()) in {(0, 1), (2, 3), (4, 4)} for s in samples.long())
+    uni = UniformDensity(17).fit(torch.zeros(3, 8, 8))
+    assert float(uni.log_prob(torch.full((1, 8, 8), 16.5))[0]) == pytest.approx(-64 * math.log(17))
+    assert float(uni.log_prob(torch.full((1, 8, 8), 17.0))[0]) == -math.inf
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="not fitted"):
+        Memorizer().log_prob(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="dimensions per example"):
+        UniformDensity(4).fit(torch.zeros(2, 3)).log_prob(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="bandwidth must be a positive number"):
+        KernelDensity(0)
+    with pytest.raises(ValueError, match="x contains NaN"):
+        GaussianMixture(1).fit(np.full((5, 2), np.nan))

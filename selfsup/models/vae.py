@@ -1,0 +1,314 @@
+"""Variational autoencoders.
+
+A VAE is a latent variable model ``p(x) = int p(x|z) p(z) dz`` with
+``p(z) = N(0, I)``, trained through an encoder ``q(z|x) = N(mu(x), diag sigma^2(x))``
+by maximising the evidence lower bound (ELBO), in nats per example:
+
+    ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)) = log p(x) - KL(q(z|x) || p(z|x)).
+
+:class:`VAE` has three decoder likelihoods: ``"bernoulli"`` (binary data),
+``"gaussian"`` (continuous data, learned per-pixel scale) and ``"categorical"``
+(integer data with ``levels`` values, e.g. the 17-level digits, whose log-likelihood
+is then an exact *discrete* likelihood in the same units as the baselines).
+:class:`LinearGaussianVAE` is probabilistic PCA as a VAE, where ``log p(x)``, the
+posterior and the ELBO are all known in closed form.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .autoencoder import mlp
+
+__all__ = ["ELBO", "LIKELIHOODS", "LinearGaussianVAE", "VAE", "kl_to_standard_normal"]
+
+LIKELIHOODS = ("bernoulli", "gaussian", "categorical")
+LOG_2PI = math.log(2 * math.pi)
+
+
+class ELBO(NamedTuple):
+    """Per-example terms of the evidence lower bound, each ``(B,)`` in nats."""
+
+    elbo: torch.Tensor  # reconstruction - kl
+    reconstruction: torch.Tensor  # E_q log p(x|z), a one-sample estimate
+    kl: torch.Tensor  # KL(q(z|x) || N(0, I)), closed form
+
+
+def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``KL(N(mu, diag exp(logvar)) || N(0, I))`` per example, in nats.
+
+    ``1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)``. Shapes ``(B, r)`` -> ``(B,)``.
+    """
+    if mu.shape != logvar.shape:
+        raise ValueError(
+            "mu and logvar must have the same shape, "
+            f"got {tuple(mu.shape)} and {tuple(logvar.shape)}"
+        )
+    return 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(-1)
+
+
+def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``log N(z; mu, diag exp(logvar))`` summed over the last axis."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 / logvar.exp()).sum(-1)
+
+
+class VAE(nn.Module):
+    """A VAE with fully connected encoder and decoder.
+
+    Args:
+        shape: the shape of one example, e.g. ``(8, 8)``.
+        latent_dim: the dimension of ``z``.
+        likelihood: ``"bernoulli"`` (data in {0, 1}), ``"gaussian"`` (float data) or
+            ``"categorical"`` (integer data in ``0..levels-1``).
+        levels: the number of values per pixel, for ``"categorical"``.
+        hidden: hidden widths of the encoder; the decoder mirrors them.
+        beta: the weight of the KL term in :meth:`loss` (1 gives the ELBO).
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        latent_dim: int,
+        likelihood: str = "categorical",
+        levels: int | None = None,
+        hidden: Sequence[int] = (256,),
+        beta: float = 1.0,
+    ):
+        super().__init__()
+        self.shape = tuple(int(s) for s in shape)
+        if not self.shape or any(s < 1 for s in self.shape):
+            raise ValueError(f"shape must be a tuple of positive ints, got {shape!r}")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+        if likelihood == "categorical" and not (isinstance(levels, int) and levels >= 2):
+            raise ValueError(
+                "a categorical decoder needs levels= (an int >= 2), e.g. 17 for digits"
+            )
+        if not (isinstance(latent_dim, int) and latent_dim >= 1):
+            raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}")
+        if not beta >= 0:
+            raise ValueError(f"beta must be >= 0, got {beta!r}")
+        self.d = math.prod(self.shape)
+        self.latent_dim, self.likelihood, self.levels, self.beta = (
+            latent_dim,
+            likelihood,
+            levels,
+            beta,
+        )
+        widths = [int(h) for h in hidden]
+        out = self.d * levels if likelihood == "categorical" else self.d
+        self.encoder = mlp([self.d, *widths, 2 * latent_dim])
+        self.decoder = mlp([latent_dim, *widths[::-1], out])
+        if likelihood == "gaussian":
+            self.log_scale = nn.Parameter(torch.zeros(self.d))
+
+    # ------------------------------------------------------------------ checks
+
+    def _check(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or tuple(x.shape[1:]) != self.shape:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be a tensor of shape (B, {self.shape}), got {got}")
+        flat = x.reshape(len(x), -1)
+        if self.likelihood == "categorical":
+            if flat.is_floating_point() or int(flat.min()) < 0 or int(flat.max()) >= self.levels:
+                raise ValueError(
+                    f"x must be integers in 0..{self.levels - 1} for a categorical decoder"
+                )
+        elif self.likelihood == "bernoulli":
+            if not ((flat == 0) | (flat == 1)).all():
+                raise ValueError(
+                    "x must be binary (0 or 1) for a Bernoulli decoder; binarize it first"
+                )
+        elif not torch.isfinite(flat.float()).all():
+            raise ValueError("x contains NaN or inf")
+        return flat
+
+    def _encoder_input(self, flat: torch.Tensor) -> torch.Tensor:
+        if self.likelihood == "categorical":
+            return flat.float() / (self.levels - 1)
+        return flat.float()
+
+    # ------------------------------------------------------------------ model
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of ``q(z|x)``, each ``(B, r)``."""
+        h = self.encoder(self._encoder_input(self._check(x)))
+        mu, logvar = h.chunk(2, dim=-1)
+        return mu, logvar.clamp(-12.0, 8.0)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean ``mu(x)``, ``(B, r)``."""
+        return self.posterior(x)[0]
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator=None) -> torch.Tensor:
+        """``z = mu + sigma * eps`` with ``eps ~ N(0, I)``: a sample of ``q`` that is a
+        differentiable function of ``mu`` and ``logvar``."""
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + (0.5 * logvar).exp() * eps
+
+    def _decoder_params(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.decoder(z)
+        return (
+            out.reshape(*z.shape[:-1], self.d, self.levels)
+            if self.likelihood == "categorical"
+            else out
+        )
+
+    def decoder_log_prob(self, flat: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``log p(x|z)`` in nats for flattened data ``(B, d)`` and codes ``(..., B, r)``."""
+        params = self._decoder_params(z)
+        if self.likelihood == "bernoulli":
+            target = flat.float().expand_as(params)
+            return -F.binary_cross_entropy_with_logits(params, target, reduction="none").sum(-1)
+        if self.likelihood == "gaussian":
+            scale = self.log_scale
+            return (
+                -0.5 * ((flat.float() - params) / scale.exp()) ** 2 - scale - 0.5 * LOG_2PI
+            ).sum(-1)
+        logp = torch.log_softmax(params, dim=-1)
+        index = flat.long().expand(*params.shape[:-1]).unsqueeze(-1)
+        return logp.gather(-1, index).squeeze(-1).sum(-1)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's mean image ``E[x|z]``, ``(B, *shape)``, in data units."""
+        params = self._decoder_params(z)
+        if self.likelihood == "bernoulli":
+            mean = torch.sigmoid(params)
+        elif self.likelihood == "gaussian":
+            mean = params
+        else:
+            values = torch.arange(self.levels, dtype=params.dtype, device=params.device)
+            mean = (torch.softmax(params, -1) * values).sum(-1)
+        return mean.reshape(len(z), *self.shape)
+
+    def elbo(self, x: torch.Tensor, generator=None) -> ELBO:
+        """The ELBO per example with its two terms, in nats (one-sample estimate)."""
+        flat = self._check(x)
+        mu, logvar = self.posterior(x)
+        z = self.reparameterize(mu, logvar, generator)
+        reconstruction = self.decoder_log_prob(flat, z)
+        kl = kl_to_standard_normal(mu, logvar)
+        return ELBO(reconstruction - kl, reconstruction, kl)
+
+    def loss(self, batch: torch.Tensor) -> torch.Tensor:
+        """``-(reconstruction - beta * KL)``, averaged over the batch, in nats."""
+        terms = self.elbo(batch)
+        return -(terms.reconstruction - self.beta * terms.kl).mean()
+
+    @torch.no_grad()
+    def iwae_bound(
+        self, x: torch.Tensor, k: int = 64, chunk: int = 64, generator=None
+    ) -> torch.Tensor:
+        """The importance-weighted bound ``log 1/k sum_i p(x, z_i) / q(z_i|x)``, ``(B,)`` nats.
+
+        A lower bound on ``log p(x)`` for every ``k``; ``k = 1`` is the ELBO, and the
+        bound increases (in expectation) towards ``log p(x)`` as ``k`` grows
+        (Burda et al., 2016).
+        """
+        if not (isinstance(k, int) and k >= 1):
+            raise ValueError(f"k must be a positive int, got {k!r}")
+        flat = self._check(x)
+        mu, logvar = self.posterior(x)
+        log_w = []
+        for start in range(0, k, chunk):
+            m = min(chunk, k - start)
+            eps = torch.randn((m, *mu.shape), generator=generator, device=mu.device)
+            z = mu + (0.5 * logvar).exp() * eps  # (m, B, r)
+            log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
+            log_w.append(self.decoder_log_prob(flat, z) + log_prior - _log_normal(z, mu, logvar))
+        return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
+
+    def log_prob(self, x: torch.Tensor, k: int = 256) -> torch.Tensor:
+        """A **lower bound** on ``log p(x)``, ``(B,)`` nats: :meth:`iwae_bound` with ``k``."""
+        return self.iwae_bound(x, k)
+
+    @torch.no_grad()
+    def sample(self, n: int, mean: bool = False, generator=None) -> torch.Tensor:
+        """``n`` samples: ``z ~ N(0, I)``, then ``x ~ p(x|z)`` (or its mean if ``mean``)."""
+        z = torch.randn(
+            (n, self.latent_dim), generator=generator, device=next(self.parameters()).device
+        )
+        if mean:
+            return self.decode(z)
+        params = self._decoder_params(z)
+        if self.likelihood == "bernoulli":
+            x = torch.bernoulli(torch.sigmoid(params), generator=generator)
+        elif self.likelihood == "gaussian":
+            x = params + self.log_scale.exp() * torch.randn(params.shape, generator=generator)
+        else:
+            probs = torch.softmax(params, -1).reshape(-1, self.levels)
+            x = torch.multinomial(probs, 1, generator=generator).reshape(n, self.d)
+        return x.reshape(n, *self.shape)
+
+
+class LinearGaussianVAE(nn.Module):
+    """Probabilistic PCA as a VAE, with everything in closed form (float64).
+
+    ``p(z) = N(0, I_r)``, ``p(x|z) = N(W z + b, sigma^2 I_d)``, so
+    ``p(x) = N(b, W W^T + sigma^2 I)``; the posterior is
+    ``N(M^-1 W^T (x - b), sigma^2 M^-1)`` with ``M = W^T W + sigma^2 I``. The encoder
+    ``q(z|x) = N(A x + c, diag s^2)`` is linear, and the ELBO's expectation is exact.
+    """
+
+    def __init__(self, d: int, r: int):
+        super().__init__()
+        if not (isinstance(d, int) and isinstance(r, int) and 1 <= r <= d):
+            raise ValueError(f"need ints 1 <= r <= d, got d={d!r}, r={r!r}")
+        kw = {"dtype": torch.float64}
+        self.d, self.r = d, r
+        self.W = nn.Parameter(0.1 * torch.randn(d, r, **kw))
+        self.b = nn.Parameter(torch.zeros(d, **kw))
+        self.log_sigma = nn.Parameter(torch.zeros((), **kw))
+        self.A = nn.Parameter(0.1 * torch.randn(r, d, **kw))
+        self.c = nn.Parameter(torch.zeros(r, **kw))
+        self.log_s2 = nn.Parameter(torch.zeros(r, **kw))
+
+    def _x(self, x) -> torch.Tensor:
+        t = torch.as_tensor(x, dtype=torch.float64).reshape(len(x), -1)
+        if t.shape[1] != self.d:
+            raise ValueError(f"x must have {self.d} features per example, got {t.shape[1]}")
+        return t
+
+    def encoder(self, x) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean ``(B, r)`` and variances ``(r,)`` of ``q(z|x)``."""
+        return self._x(x) @ self.A.T + self.c, self.log_s2.exp()
+
+    def elbo(self, x) -> torch.Tensor:
+        """The exact ELBO per example, ``(B,)`` nats."""
+        x = self._x(x)
+        mu, s2 = self.encoder(x)
+        sigma2 = (2 * self.log_sigma).exp()
+        resid = x - mu @ self.W.T - self.b
+        trace = (s2 * (self.W**2).sum(0)).sum()  # E||W (z - mu)||^2
+        recon = (
+            -0.5 * self.d * (LOG_2PI + torch.log(sigma2))
+            - 0.5 * ((resid**2).sum(1) + trace) / sigma2
+        )
+        kl = 0.5 * (mu**2 + s2 - 1 - s2.log()).sum(1)
+        return recon - kl
+
+    def log_marginal(self, x) -> torch.Tensor:
+        """The exact ``log p(x)`` per example, ``(B,)`` nats."""
+        cov = self.W @ self.W.T + (2 * self.log_sigma).exp() * torch.eye(
+            self.d, dtype=torch.float64
+        )
+        return torch.distributions.MultivariateNormal(self.b, covariance_matrix=cov).log_prob(
+            self._x(x)
+        )
+
+    def true_posterior(self, x) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean ``(B, r)`` and covariance ``(r, r)`` of ``p(z|x)``."""
+        sigma2 = (2 * self.log_sigma).exp()
+        m = self.W.T @ self.W + sigma2 * torch.eye(self.r, dtype=torch.float64)
+        mean = torch.linalg.solve(m, self.W.T @ (self._x(x) - self.b).T).T
+        return mean, sigma2 * torch.linalg.inv(m)
+
+    def loss(self, batch) -> torch.Tensor:
+        return -self.elbo(batch).mean()

@@ -208,7 +208,8 @@ class VAE(nn.Module):
     ) -> torch.Tensor:
         """The importance-weighted bound ``log 1/k sum_i p(x, z_i) / q(z_i|x)``, ``(B,)`` nats.
 
-        A lower bound on ``log p(x)`` for every ``k``; ``k = 1`` is the ELBO, and the
+        A lower bound on ``log p(x)`` for every ``k``; ``k = 1`` is a one-sample estimate
+        of the ELBO (its expectation), and the
         bound increases (in expectation) towards ``log p(x)`` as ``k`` grows
         (Burda et al., 2016).
         """

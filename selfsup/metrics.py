@@ -1,4 +1,4 @@
-"""Likelihood units.
+"""Metrics for generative models: likelihood units and sample-based scores.
 
 The book reports log-likelihoods per example in **nats** (``model.log_prob``) and
 converts them for comparison across data sets:
@@ -15,10 +15,25 @@ so their bits/dim are comparable with discrete models' and never flattered.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
+import numpy as np
 import torch
 
-__all__ = ["bits_per_dim", "nats_to_bits"]
+__all__ = [
+    "Memorisation",
+    "PrecisionRecall",
+    "Score",
+    "bits_per_dim",
+    "classification_accuracy_score",
+    "fid",
+    "inception_score",
+    "kid",
+    "memorisation",
+    "nats_to_bits",
+    "perplexity",
+    "precision_recall",
+]
 
 
 def nats_to_bits(nats):
@@ -40,3 +55,208 @@ def bits_per_dim(nll_nats, dims: int) -> float:
     if torch.isnan(nll).any():
         raise ValueError("nll_nats contains NaN")
     return float(nats_to_bits(nll.mean()) / dims)
+
+
+# --------------------------------------------------------------------- likelihood
+
+
+def perplexity(nll_nats_per_token) -> float:
+    """``exp`` of the mean negative log-likelihood per token (nats): the effective
+    number of equally likely choices the model hesitates between at each step."""
+    nll = torch.as_tensor(nll_nats_per_token, dtype=torch.float64)
+    if torch.isnan(nll).any():
+        raise ValueError("nll_nats_per_token contains NaN")
+    if (nll < 0).any():
+        raise ValueError("nll_nats_per_token must be >= 0 for discrete tokens")
+    return float(torch.exp(nll.mean()))
+
+
+# ------------------------------------------------------------------ sample metrics
+
+
+def _features(x, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 2 or len(arr) < 2:
+        raise ValueError(f"{name} must have shape (n, f) with n >= 2, got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return arr
+
+
+def _pair(a, b, names=("feats_a", "feats_b")) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _features(a, names[0]), _features(b, names[1])
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"{names[0]} and {names[1]} have {a.shape[1]} and {b.shape[1]} features")
+    return a, b
+
+
+class Score(NamedTuple):
+    """A score with its spread over splits or subsets."""
+
+    mean: float
+    std: float
+
+
+def inception_score(probs_or_logits, splits: int = 10, from_logits: bool = False) -> Score:
+    """``exp E_x KL(p(y|x) || p(y))``, mean and std over ``splits`` equal parts.
+
+    ``log IS`` is the mutual information between a sample and its predicted label:
+    high when each sample is classified confidently *and* the labels are spread
+    over all classes. Between 1 and the number of classes.
+
+    Args:
+        probs_or_logits: ``(n, classes)`` class probabilities (rows summing to 1),
+            or logits with ``from_logits=True``.
+        splits: the score is computed on each of ``splits`` parts (in order).
+    """
+    p = _features(probs_or_logits, "probs_or_logits")
+    if from_logits:
+        p = np.exp(p - p.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+    elif (p < 0).any() or not np.allclose(p.sum(1), 1, atol=1e-4):
+        raise ValueError(
+            "probs_or_logits must be probabilities (rows >= 0 summing to 1); "
+            "pass from_logits=True for logits"
+        )
+    if not (isinstance(splits, int) and 1 <= splits <= len(p)):
+        raise ValueError(f"splits must be an int in [1, {len(p)}], got {splits!r}")
+    scores = []
+    for part in np.array_split(p, splits):
+        marginal = part.mean(0, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(part > 0, part * (np.log(part) - np.log(marginal)), 0.0)
+        scores.append(np.exp(terms.sum(1).mean()))
+    return Score(float(np.mean(scores)), float(np.std(scores)))
+
+
+def _sqrtm_psd(m: np.ndarray) -> np.ndarray:
+    vals, vecs = np.linalg.eigh((m + m.T) / 2)
+    return (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
+
+
+def fid(feats_a, feats_b) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets.
+
+    ``||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2)``, with unbiased
+    covariances. The symmetric form needs only square roots of symmetric PSD
+    matrices (eigendecompositions), never of the non-symmetric ``S_a S_b``.
+    Biased upwards for small samples: compare FIDs only at equal sample sizes.
+    """
+    a, b = _pair(feats_a, feats_b)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    root_a = _sqrtm_psd(cov_a)
+    cross = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+    trace_term = np.trace(cov_a) + np.trace(cov_b) - 2 * np.sqrt(np.clip(cross, 0, None)).sum()
+    return float(max(np.sum((mu_a - mu_b) ** 2) + trace_term, 0.0))
+
+
+def kid(feats_a, feats_b, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> Score:
+    """Kernel inception distance: unbiased MMD² with the kernel ``(x.y / f + 1)^3``.
+
+    Averaged over ``subsets`` random subsets of ``subset_size`` from each set (the
+    whole set if smaller). Unbiased, so unlike FID it does not drift with the
+    sample size, and it can be slightly negative.
+    """
+    a, b = _pair(feats_a, feats_b)
+    m = min(subset_size, len(a), len(b))
+    if m < 2 or not (isinstance(subsets, int) and subsets >= 1):
+        raise ValueError("kid needs subsets >= 1 and at least 2 samples per subset")
+    f = a.shape[1]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(subsets):
+        x = a[rng.choice(len(a), m, replace=False)]
+        y = b[rng.choice(len(b), m, replace=False)]
+        kxx, kyy, kxy = ((x @ x.T / f + 1) ** 3, (y @ y.T / f + 1) ** 3, (x @ y.T / f + 1) ** 3)
+        within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        values.append(within - 2 * kxy.mean())
+    return Score(float(np.mean(values)), float(np.std(values)))
+
+
+def _knn_radius(x: np.ndarray, k: int) -> np.ndarray:
+    d = np.sqrt(np.maximum(_sq(x, x), 0))
+    return np.sort(d, axis=1)[:, k]  # column 0 is the point itself
+
+
+def _sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a**2).sum(1)[:, None] + (b**2).sum(1)[None] - 2 * a @ b.T
+
+
+class PrecisionRecall(NamedTuple):
+    precision: float  # fraction of generated samples inside the real manifold
+    recall: float  # fraction of real samples inside the generated manifold
+
+
+def precision_recall(real_feats, fake_feats, k: int = 3) -> PrecisionRecall:
+    """Improved precision and recall (Kynkäänniemi et al., 2019).
+
+    Each set's *manifold* is the union of balls around its points, each ball reaching
+    the point's ``k``-th nearest neighbour in the same set. Precision is the
+    fraction of fake points inside the real manifold (quality); recall the fraction
+    of real points inside the fake manifold (coverage).
+    """
+    real, fake = _pair(real_feats, fake_feats, ("real_feats", "fake_feats"))
+    if not (isinstance(k, int) and 1 <= k < min(len(real), len(fake))):
+        raise ValueError(f"k must be an int in [1, {min(len(real), len(fake)) - 1}], got {k!r}")
+    r_real, r_fake = _knn_radius(real, k), _knn_radius(fake, k)
+    d = np.sqrt(np.maximum(_sq(fake, real), 0))  # (n_fake, n_real)
+    precision = (d <= r_real[None, :]).any(1).mean()
+    recall = (d.T <= r_fake[None, :]).any(1).mean()
+    return PrecisionRecall(float(precision), float(recall))
+
+
+def classification_accuracy_score(samples, labels, test_x, test_y, classifier=None) -> float:
+    """Train a classifier on generated, labelled samples; return its accuracy on real data.
+
+    Ravuri & Vinyals (2019): a class-conditional generator is good if what it
+    generates teaches a classifier as well as real data would. By default the
+    classifier is scikit-learn's logistic regression on standardised, flattened inputs.
+    """
+    x = _features(np.asarray(samples, dtype=np.float64).reshape(len(samples), -1), "samples")
+    t = _features(np.asarray(test_x, dtype=np.float64).reshape(len(test_x), -1), "test_x")
+    y, ty = np.asarray(labels).ravel(), np.asarray(test_y).ravel()
+    if len(y) != len(x) or len(ty) != len(t):
+        raise ValueError("labels must match samples and test_y must match test_x in length")
+    if len(np.unique(y)) < 2:
+        raise ValueError("labels must contain at least two classes")
+    if classifier is None:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    classifier.fit(x, y)
+    return float((classifier.predict(t) == ty).mean())
+
+
+class Memorisation(NamedTuple):
+    sample_to_train: float  # median distance from a sample to its nearest training example
+    test_to_train: float  # the same for held-out real data: the honest reference
+    ratio: float  # sample_to_train / test_to_train; far below 1 means copying
+    copies: float  # fraction of samples closer to train than 99% of test examples are
+
+
+def memorisation(samples, train, test) -> Memorisation:
+    """Nearest-neighbour distances of samples to the training set, against held-out data.
+
+    A model that copies its training data produces samples much closer to the
+    training set than new real data are.
+    """
+    s = _features(np.asarray(samples, dtype=np.float64).reshape(len(samples), -1), "samples")
+    tr = _features(np.asarray(train, dtype=np.float64).reshape(len(train), -1), "train")
+    te = _features(np.asarray(test, dtype=np.float64).reshape(len(test), -1), "test")
+    if not s.shape[1] == tr.shape[1] == te.shape[1]:
+        raise ValueError("samples, train and test must have the same number of features")
+    ds = np.sqrt(np.maximum(_sq(s, tr), 0)).min(1)
+    dt = np.sqrt(np.maximum(_sq(te, tr), 0)).min(1)
+    threshold = np.quantile(dt, 0.01)
+    med_s, med_t = float(np.median(ds)), float(np.median(dt))
+    return Memorisation(
+        med_s,
+        med_t,
+        med_s / med_t if med_t > 0 else math.inf,
+        float((ds < threshold).mean()) if threshold > 0 else float((ds == 0).mean()),
+    )

@@ -1,0 +1,136 @@
+"""The small classifier that stands in for Inception v3.
+
+Sample metrics (IS, FID, KID, precision/recall) need a feature extractor trained on
+labelled images. Inception v3 weights cannot be downloaded here, and they were
+trained on ImageNet photographs anyway, so selfsup trains its own small
+convolutional classifier on the 8x8 digits (or on MNIST in the full profile).
+
+**Scores computed with it are not comparable with Inception-based scores in
+papers.** They compare models with each other, on these data, with this network.
+
+The classifier is trained once per process and cached on disk (in
+:func:`selfsup.data.cache_dir`), so chapters that use it share one copy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import data
+from .runtime import seed_everything
+from .train import fit
+
+__all__ = ["DigitClassifier", "FeatureModule", "load_classifier"]
+
+LABEL = "features of selfsup's digit classifier (not comparable with Inception scores)"
+VERSION = 1
+
+
+class DigitClassifier(nn.Module):
+    """Two conv layers, pooling to 4x4, a 128-unit feature layer and 10 logits.
+
+    Inputs: images ``(B, H, W)`` or ``(B, 1, H, W)`` with values in ``[0, 1]``; any
+    size from 8x8 up (adaptive pooling), so the same network serves digits and MNIST.
+    """
+
+    num_features = 128
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            nn.Linear(64 * 16, self.num_features), nn.ReLU(),
+        )  # fmt: skip
+        self.head = nn.Linear(self.num_features, num_classes)
+
+    @staticmethod
+    def _images(x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.ndim not in (3, 4):
+            raise ValueError("x must be images (B, H, W) or (B, 1, H, W) with values in [0, 1]")
+        x = x.float()
+        return x.unsqueeze(1) if x.ndim == 3 else x
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate-layer features ``(B, 128)``."""
+        return self.body(self._images(x))
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    @torch.no_grad()
+    def probs(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities ``(B, 10)``."""
+        self.eval()
+        return torch.softmax(self.logits(x), -1)
+
+    def loss(self, batch) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.logits(x), y)
+
+
+class FeatureModule(nn.Module):
+    """``forward`` = features or logits, with ``num_features``: what torchmetrics'
+    ``feature=`` argument expects from a custom extractor."""
+
+    def __init__(self, classifier: DigitClassifier, output: str = "features"):
+        super().__init__()
+        if output not in ("features", "logits"):
+            raise ValueError(f"output must be 'features' or 'logits', got {output!r}")
+        self.classifier, self.output = classifier, output
+        self.num_features = classifier.num_features if output == "features" else 10
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.classifier.eval()
+        fn = self.classifier.features if self.output == "features" else self.classifier.logits
+        return fn(x)
+
+
+_LOADED: dict[str, tuple[DigitClassifier, float]] = {}
+_SCALE = {"digits": 16.0, "mnist": 255.0}
+
+
+def _dataset(name: str, split: str):
+    x, y = data.digits(split) if name == "digits" else data.mnist(split)
+    return x.float() / _SCALE[name], y
+
+
+def load_classifier(
+    dataset: str = "digits", epochs: int = 30, seed: int = 0, cache: bool = True
+) -> tuple[DigitClassifier, float]:
+    """The trained stand-in classifier and its test accuracy.
+
+    Trained once per process; with ``cache`` the weights are also stored under
+    :func:`selfsup.data.cache_dir` and reused by later processes.
+
+    Args:
+        dataset: ``"digits"`` (8x8, inputs are pixels / 16) or ``"mnist"`` (pixels / 255).
+    """
+    if dataset not in _SCALE:
+        raise ValueError(f"dataset must be 'digits' or 'mnist', got {dataset!r}")
+    key = f"{dataset}-e{epochs}-s{seed}-v{VERSION}"
+    if key in _LOADED:
+        return _LOADED[key]
+    path = Path(data.cache_dir()) / f"classifier-{key}.pt"
+    model = DigitClassifier()
+    if cache and path.exists():
+        state = torch.load(path, weights_only=True)
+        model.load_state_dict(state["weights"])
+        accuracy = float(state["accuracy"])
+    else:
+        seed_everything(seed)
+        x, y = _dataset(dataset, "train")
+        fit(model, (x, y), epochs=epochs, lr=2e-3, batch_size=64, seed=seed)
+        xt, yt = _dataset(dataset, "test")
+        accuracy = float((model.probs(xt).argmax(1) == yt).float().mean())
+        if cache:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"weights": model.state_dict(), "accuracy": accuracy}, path)
+    model.eval()
+    _LOADED[key] = (model, accuracy)
+    return model, accuracy

@@ -1,0 +1,30 @@
+"""selfsup.features: the stand-in classifier trains, caches and serves torchmetrics."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from selfsup import data, features
+
+
+def test_classifier_is_accurate_cached_and_reloaded(tmp_path, monkeypatch):
+    monkeypatch.setenv("SELFSUP_DATA", str(tmp_path))
+    monkeypatch.setattr(features, "_LOADED", {})
+    model, accuracy = features.load_classifier(epochs=15)
+    assert accuracy > 0.95
+    assert list(tmp_path.glob("classifier-digits-*.pt"))
+    monkeypatch.setattr(features, "_LOADED", {})
+    reloaded, again = features.load_classifier(epochs=15)
+    assert again == accuracy
+    x, _ = data.digits("test")
+    assert torch.allclose(model.probs(x[:20] / 16), reloaded.probs(x[:20] / 16))
+    feats = features.FeatureModule(model)(x[:5] / 16)
+    assert feats.shape == (5, 128) and features.FeatureModule(model, "logits").num_features == 10
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="dataset must be"):
+        features.load_classifier("cifar")
+    with pytest.raises(ValueError, match="images"):
+        features.DigitClassifier().features(torch.zeros(4))

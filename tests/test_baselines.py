@@ -56,3 +56,22 @@ def test_bad_input():
         KernelDensity(0)
     with pytest.raises(ValueError, match="x contains NaN"):
         GaussianMixture(1).fit(np.full((5, 2), np.nan))
+
+
+def test_class_conditional_mixture_and_labelled_samples():
+    from selfsup.models.baselines import ClassConditional
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-3, 1, (300, 2)), rng.normal(3, 1, (100, 2))])
+    y = np.repeat([0, 1], [300, 100])
+    model = ClassConditional(lambda xc: GaussianMixture(1).fit(xc)).fit(torch.tensor(x), y)
+    # log p(x) = log(0.75 N(x; m0, S0) + 0.25 N(x; m1, S1)), checked with scipy
+    parts = [
+        np.log(w)
+        + stats.multivariate_normal(x[y == c].mean(0), np.cov(x[y == c].T, bias=True)).logpdf(x[:5])
+        for c, w in [(0, 0.75), (1, 0.25)]
+    ]
+    assert np.allclose(model.log_prob(x[:5]).numpy(), np.logaddexp(*parts), atol=1e-5)
+    samples, labels = model.sample(400, seed=1)
+    assert samples.shape == (400, 2) and 0.65 < float((labels == 0).float().mean()) < 0.85
+    assert float(samples[labels == 1, 0].mean()) > 2

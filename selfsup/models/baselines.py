@@ -16,12 +16,13 @@ in **nats** per example, summed over dimensions, and ``sample(n)``. Inputs are
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
 import torch
 
-__all__ = ["GaussianMixture", "KernelDensity", "Memorizer", "UniformDensity"]
+__all__ = ["ClassConditional", "GaussianMixture", "KernelDensity", "Memorizer", "UniformDensity"]
 
 
 def _flat(x, name: str = "x") -> np.ndarray:
@@ -156,3 +157,50 @@ class Memorizer(_Baseline):
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
         idx = np.random.default_rng(seed).integers(0, self.n, n)
         return self._shaped(self._train[idx])
+
+
+class ClassConditional:
+    """One model per class: ``p(x) = sum_y pi_y p(x | y)``, sampled with labels.
+
+    Class-conditional generators are what the classification accuracy score needs
+    (labelled samples). ``make_model(x_class)`` returns a *fitted* model with
+    ``log_prob`` and ``sample(n, ...)``: a baseline above, or a trained VAE.
+    """
+
+    def __init__(self, make_model):
+        self.make_model = make_model
+
+    def fit(self, x, y) -> ClassConditional:
+        y = torch.as_tensor(y)
+        self.classes = torch.unique(y)
+        if len(self.classes) < 2:
+            raise ValueError("y must contain at least two classes")
+        self.log_pi = torch.log(torch.stack([(y == c).double().mean() for c in self.classes]))
+        self.models = [self.make_model(x[y == c]) for c in self.classes]
+        return self
+
+    def log_prob(self, x) -> torch.Tensor:
+        """``log sum_y pi_y p(x|y)`` in nats; a lower bound if the parts give bounds."""
+        parts = torch.stack(
+            [lp + m.log_prob(x).double() for lp, m in zip(self.log_pi, self.models, strict=True)]
+        )
+        return torch.logsumexp(parts, 0)
+
+    def sample(self, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` samples and their labels, classes in proportion to ``pi``."""
+        pi = self.log_pi.exp().numpy()
+        labels = np.random.default_rng(seed).choice(len(self.classes), size=n, p=pi / pi.sum())
+        xs, ys = [], []
+        for k, model in enumerate(self.models):
+            m = int((labels == k).sum())
+            if m:
+                xs.append(torch.as_tensor(_sample(model, m, seed + k)))
+                ys.append(torch.full((m,), int(self.classes[k])))
+        return torch.cat(xs), torch.cat(ys)
+
+
+def _sample(model, n: int, seed: int):
+    """``model.sample`` with a seed, whichever way the model takes one."""
+    if "seed" in inspect.signature(model.sample).parameters:
+        return model.sample(n, seed=seed)
+    return model.sample(n, generator=torch.Generator().manual_seed(seed))

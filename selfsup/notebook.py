@@ -30,3 +30,26 @@ def glue(name: str, value: Any, display: bool = False) -> None:
             show(value)
         return
     myst_glue(name, value, display=display)
+
+
+def markdown_table(rows: dict[str, dict[str, float]], columns: list[str], digits: int = 3):
+    """A Markdown table (an IPython ``Markdown`` object) of named rows of numbers.
+
+    ``rows`` maps a row name to ``{column: value}``; missing or NaN values show as
+    "–", infinite ones as "∞". In the book it renders as a table; in Jupyter too.
+    """
+    import math
+
+    from IPython.display import Markdown
+
+    def cell(value) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "–"
+        if isinstance(value, float) and math.isinf(value):
+            return "∞" if value > 0 else "-∞"
+        return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+    lines = ["| model | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for name, row in rows.items():
+        lines.append(f"| {name} | " + " | ".join(cell(row.get(c)) for c in columns) + " |")
+    return Markdown("\n".join(lines))

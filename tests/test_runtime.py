@@ -102,3 +102,14 @@ def test_glue_stores_python_numbers(monkeypatch):
     assert recorded == {"x": 0.25, "t": 3} and type(recorded["x"]) is float
     with pytest.raises(ValueError, match="name must be"):
         glue("not a name", 1)
+
+
+def test_markdown_table():
+    from selfsup.notebook import markdown_table
+
+    md = markdown_table(
+        {"a": {"x": 1.23456, "y": float("inf")}, "b": {"x": float("nan")}}, ["x", "y"]
+    )
+    lines = md.data.splitlines()
+    assert lines[0] == "| model | x | y |" and lines[1] == "|---|---|---|"
+    assert lines[2] == "| a | 1.235 | ∞ |" and lines[3] == "| b | – | – |"

@@ -56,6 +56,16 @@ def test_math_is_typeset(page, site, path):
 
 
 @pytest.mark.parametrize("path", PAGES)
+def test_no_raw_markdown_tables(page, site, path):
+    _open(page, site, path)
+    raw = page.evaluate(
+        """() => [...document.querySelectorAll('p')]
+                .filter(p => p.textContent.includes('|---|')).length"""
+    )
+    assert raw == 0, f"{path}: {raw} Markdown tables rendered as text"
+
+
+@pytest.mark.parametrize("path", PAGES)
 def test_images_load(page, site, path):
     _open(page, site, path)
     broken = page.evaluate(

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -136,8 +137,8 @@ def toy_2d(name: str, n: int, seed: int = 0) -> torch.Tensor:
     if name == "moons":
         from sklearn.datasets import make_moons
 
-        x, _ = make_moons(n, noise=0.05, random_state=seed)
-        x = (x - [0.5, 0.25]) * 1.5
+        x, _ = make_moons(n, noise=MOONS_NOISE, random_state=seed)
+        x = (x - MOONS_SHIFT) * MOONS_SCALE
     elif name == "circles":
         from sklearn.datasets import make_circles
 
@@ -164,14 +165,40 @@ def toy_2d(name: str, n: int, seed: int = 0) -> torch.Tensor:
     return torch.as_tensor(x, dtype=torch.float32)
 
 
-_EXACT = ("8gaussians", "checkerboard")
+_EXACT = ("8gaussians", "checkerboard", "moons")
+MOONS_NOISE, MOONS_SCALE, MOONS_SHIFT = 0.05, 1.5, (0.5, 0.25)
+
+
+def _moons_log_prob(pts: torch.Tensor, nodes: int = 1000) -> torch.Tensor:
+    """log density of the moons generator by quadrature over the arc parameter.
+
+    make_moons puts points evenly along two half circles (angle theta in [0, pi],
+    half of the points on each) and adds N(0, noise^2) to each coordinate; we
+    integrate the Gaussian over theta with the trapezoid rule (``nodes`` points, far
+    finer than the noise), in float64.
+    """
+    theta = torch.linspace(0, math.pi, nodes, dtype=torch.float64)
+    outer = torch.stack([torch.cos(theta), torch.sin(theta)], 1)
+    inner = torch.stack([1 - torch.cos(theta), 1 - torch.sin(theta) - 0.5], 1)
+    shift = torch.tensor(MOONS_SHIFT, dtype=torch.float64)
+    centres = (torch.cat([outer, inner]) - shift) * MOONS_SCALE  # (2 nodes, 2)
+    sigma2 = (MOONS_NOISE * MOONS_SCALE) ** 2
+    weights = torch.full((nodes,), 1.0 / (nodes - 1), dtype=torch.float64)
+    weights[[0, -1]] /= 2  # trapezoid rule for the mean over theta
+    log_w = torch.log(torch.cat([weights, weights]) / 2)  # each moon has probability 1/2
+    out = []
+    for chunk in pts.split(2048):
+        sq = ((chunk[:, None, :] - centres[None]) ** 2).sum(-1)
+        out.append(torch.logsumexp(log_w - sq / (2 * sigma2), 1) - math.log(2 * math.pi * sigma2))
+    return torch.cat(out)
 
 
 def toy_2d_log_prob(name: str, x) -> torch.Tensor:
     """Exact log density (nats) of a toy distribution at points ``x`` ``(B, 2)``.
 
-    Known in closed form for ``"8gaussians"`` and ``"checkerboard"``; ``-inf``
-    outside the checkerboard's support.
+    Closed form for ``"8gaussians"`` and ``"checkerboard"`` (``-inf`` outside the
+    checkerboard's support); for ``"moons"`` a one-dimensional quadrature over the
+    arcs, accurate to about 1e-3 nats.
     """
     if name not in _EXACT:
         raise ValueError(f"no closed-form density for {name!r}; exact ones: {_EXACT}")
@@ -186,6 +213,8 @@ def toy_2d_log_prob(name: str, x) -> torch.Tensor:
         s2 = EIGHT_GAUSSIANS_STD**2
         log_comp = -sq / (2 * s2) - math.log(2 * math.pi * s2)
         out = torch.logsumexp(log_comp, dim=1) - math.log(8)
+    elif name == "moons":
+        out = _moons_log_prob(pts)
     else:
         cell = torch.floor(pts)
         inside = (pts.abs() <= 2).all(1) & ((cell[:, 0] + cell[:, 1]) % 2 == 0)
@@ -193,17 +222,23 @@ def toy_2d_log_prob(name: str, x) -> torch.Tensor:
     return out.float()
 
 
+@functools.cache
 def toy_2d_entropy(name: str) -> float:
-    """Differential entropy (nats) of ``"8gaussians"`` or ``"checkerboard"``.
+    """Differential entropy (nats) of ``"8gaussians"``, ``"checkerboard"`` or ``"moons"``.
 
     Checkerboard: uniform on area 8, so ``log 8``. 8gaussians: the modes are
     7.6 standard deviations apart, so the mixture's entropy equals
     ``log 8 + log(2 pi e sigma^2)`` up to overlap terms far below 1e-6 nats.
+    Moons: a Monte Carlo average of ``-log p`` over 20,000 samples (seed 12345)
+    with the quadrature density; its standard error is about 0.006 nats.
     """
     if name == "checkerboard":
         return math.log(8)
     if name == "8gaussians":
         return math.log(8) + math.log(2 * math.pi * math.e * EIGHT_GAUSSIANS_STD**2)
+    if name == "moons":
+        x = toy_2d(name, 20_000, seed=12345).double()
+        return float(-_moons_log_prob(x).mean())
     raise ValueError(f"no closed-form entropy for {name!r}; exact ones: {_EXACT}")
 
 

@@ -111,6 +111,7 @@ def fit(
     device: torch.device | str | None = None,
     progress: bool | None = None,
     optimizer: torch.optim.Optimizer | None = None,
+    schedule: str | None = None,
 ) -> History:
     """Train ``model`` by minimising ``model.loss(batch)`` with Adam(W).
 
@@ -128,6 +129,8 @@ def fit(
         device: where batches go; default: where the model's parameters are.
         progress: show a tqdm bar; default: only when interactive
             (:func:`selfsup.runtime.progress_enabled`).
+        schedule: ``"cosine"`` anneals the learning rate to zero over all steps;
+            ``None`` keeps it constant.
     Returns:
         the :class:`History` of mean losses per epoch.
     Raises:
@@ -152,6 +155,12 @@ def fit(
         if not params:
             raise ValueError("model has no parameters to train")
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if schedule not in (None, "cosine"):
+        raise ValueError(f"schedule must be None or 'cosine', got {schedule!r}")
+    scheduler = None
+    if schedule == "cosine":
+        steps = epochs * math.ceil(len(train_t[0]) / batch_size)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     generator = torch.Generator().manual_seed(seed)
     history = History()
     best_state, best_val, waited = None, math.inf, 0
@@ -173,6 +182,8 @@ def fit(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
                 size = len(batch if isinstance(batch, torch.Tensor) else batch[0])
                 total, count = total + value * size, count + size
             history.train_loss.append(total / count)

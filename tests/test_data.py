@@ -73,11 +73,24 @@ def test_exact_density_integrates_to_one_and_matches_entropy(name):
     )  # float32 log density
 
 
+def test_moons_density_integrates_to_one_and_matches_samples():
+    grid = torch.linspace(-3.5, 3.5, 351, dtype=torch.float64)
+    gx, gy = torch.meshgrid(grid, grid, indexing="xy")
+    pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+    mass = data.toy_2d_log_prob("moons", pts).double().exp().sum() * (grid[1] - grid[0]) ** 2
+    assert float(mass) == pytest.approx(1.0, abs=2e-3)
+    # fresh samples have log density close to minus the entropy on average
+    x = data.toy_2d("moons", 5000, seed=3)
+    logp = data.toy_2d_log_prob("moons", x).double()
+    se = float(logp.std() / math.sqrt(len(logp)))
+    assert -float(logp.mean()) == pytest.approx(data.toy_2d_entropy("moons"), abs=5 * se + 0.01)
+
+
 def test_toy_errors():
     with pytest.raises(ValueError, match="name must be one of"):
         data.toy_2d("spiral", 10)
-    with pytest.raises(ValueError, match="no closed-form density for 'moons'"):
-        data.toy_2d_log_prob("moons", torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="no closed-form density for 'swissroll'"):
+        data.toy_2d_log_prob("swissroll", torch.zeros(3, 2))
     with pytest.raises(ValueError, match=r"shape \(B, 2\)"):
         data.toy_2d_log_prob("8gaussians", torch.zeros(3))
 

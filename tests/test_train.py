@@ -109,3 +109,12 @@ def test_progress_bar_only_when_asked(capsys, monkeypatch):
     assert capsys.readouterr().err == ""
     fit(LinearRegression(), _data(64), epochs=2, progress=True)
     assert "LinearRegression" in capsys.readouterr().err
+
+
+def test_cosine_schedule_anneals_to_zero():
+    model = LinearRegression()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    fit(model, _data(64), epochs=3, batch_size=16, optimizer=opt, schedule="cosine")
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="schedule must be"):
+        fit(model, _data(64), epochs=1, schedule="step")

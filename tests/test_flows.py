@@ -1,0 +1,112 @@
+"""selfsup.models.flows: invertibility, log-determinants against autograd, normalisation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from selfsup.models.flows import (
+    ActNorm,
+    AdditiveCoupling,
+    AffineCoupling,
+    Flow,
+    InvertibleLinear,
+    LogitTransform,
+    Permute,
+    coupling_mask,
+    realnvp,
+)
+
+
+def _randomised(module):
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    return module.double()
+
+
+def _transforms(d=4):
+    return {
+        "affine": _randomised(AffineCoupling(coupling_mask("half", (d,)), hidden=(8,))),
+        "affine-checkerboard": _randomised(
+            AffineCoupling(coupling_mask("checkerboard", (2, 2)), hidden=(8,))
+        ),
+        "additive": _randomised(
+            AdditiveCoupling(coupling_mask("half", (d,), flip=True), hidden=(8,))
+        ),
+        "actnorm": _randomised(ActNorm(d)).eval(),
+        "linear": _randomised(InvertibleLinear(d)),
+        "permute": Permute(d, "random", seed=3).double(),
+        "logit": LogitTransform(17).double(),
+    }
+
+
+def _input(name, d=4):
+    g = torch.Generator().manual_seed(1)
+    if name == "logit":
+        return torch.rand(6, d, generator=g, dtype=torch.float64) * 17
+    return torch.randn(6, d, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("name", list(_transforms()))
+def test_inverse_of_forward_is_identity(name):
+    t = _transforms()[name]
+    x = _input(name)
+    y, logdet = t(x)
+    x_back, logdet_inv = t.inverse(y)
+    assert torch.allclose(x_back, x, atol=1e-9)
+    assert torch.allclose(logdet + logdet_inv, torch.zeros(6, dtype=torch.float64), atol=1e-9)
+
+
+@pytest.mark.parametrize("name", list(_transforms()))
+def test_logdet_matches_autograd_jacobian(name):
+    t = _transforms()[name]
+    x = _input(name)
+    _, logdet = t(x)
+    for i in range(len(x)):
+        jac = torch.autograd.functional.jacobian(lambda v: t(v[None])[0][0], x[i])
+        expected = float(torch.linalg.slogdet(jac)[1])
+        assert float(logdet[i].detach()) == pytest.approx(expected, abs=1e-8)
+
+
+def test_actnorm_initialises_from_data():
+    x = torch.randn(500, 3) * torch.tensor([2.0, 0.5, 3.0]) + torch.tensor([1.0, -2.0, 0.0])
+    y, _ = ActNorm(3)(x)
+    assert torch.allclose(y.mean(0), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(y.std(0), torch.ones(3), atol=1e-4)
+
+
+def test_two_dimensional_flow_density_integrates_to_one():
+    flow = _randomised(realnvp((2,), layers=3, hidden=(16,))).eval()
+    grid = torch.linspace(-12, 12, 801, dtype=torch.float64)
+    gx, gy = torch.meshgrid(grid, grid, indexing="xy")
+    pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+    with torch.no_grad():
+        mass = flow.log_prob(pts.float()).double().exp().sum() * (grid[1] - grid[0]) ** 2
+    assert float(mass) == pytest.approx(1.0, abs=0.01)
+
+
+def test_sampling_inverts_encoding():
+    flow = realnvp((4,), layers=2, hidden=(8,))
+    _randomised(flow).float().eval()
+    x = flow.sample(10, generator=torch.Generator().manual_seed(0))
+    z, _ = flow.encode(x)
+    assert torch.allclose(flow.decode(z), x, atol=1e-4)
+    assert len(flow.trajectory(z)) == len(flow.transforms) + 1
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="checkerboard mask needs an image shape"):
+        coupling_mask("checkerboard", (5,))
+    with pytest.raises(ValueError, match="kind must be"):
+        coupling_mask("stripes", (4,))
+    with pytest.raises(ValueError, match=r"shape \(B, 4\)"):
+        AffineCoupling(coupling_mask("half", (4,)))(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="dequantize integer data first"):
+        LogitTransform(17)(torch.full((1, 2), 20.0))
+    flow = realnvp((8, 8), layers=1, levels=17, mask="checkerboard")
+    with pytest.raises(ValueError, match="pass the integer images"):
+        flow.loss(torch.rand(2, 8, 8))
+    with pytest.raises(ValueError, match="NaN"):
+        Flow([], (2,)).log_prob(torch.tensor([[float("nan"), 0.0]]))

@@ -238,7 +238,12 @@ class VAE(nn.Module):
         )
         if mean:
             return self.decode(z)
-        params = self._decoder_params(z)
+        return self.sample_given(z, generator)
+
+    @torch.no_grad()
+    def sample_given(self, z: torch.Tensor, generator=None) -> torch.Tensor:
+        """A sample ``x ~ p(x | z)`` for each code ``z`` ``(n, r)``."""
+        n, params = len(z), self._decoder_params(z)
         if self.likelihood == "bernoulli":
             x = torch.bernoulli(torch.sigmoid(params), generator=generator)
         elif self.likelihood == "gaussian":

@@ -1,0 +1,121 @@
+"""A two-level hierarchical VAE.
+
+Generative model, top-down: ``p(z2) = N(0, I)``, ``p(z1 | z2) = N(mu(z2), sigma^2(z2))``,
+``p(x | z1)`` as in :class:`~selfsup.models.vae.VAE`. Inference, bottom-up:
+``q(z1 | x)`` and ``q(z2 | z1)``. The ELBO carries two KL terms:
+
+    ELBO = E_q log p(x|z1) - E_q KL(q(z1|x) || p(z1|z2)) - E_q KL(q(z2|z1) || p(z2)).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+
+from .autoencoder import mlp
+from .vae import LOG_2PI, VAE, _log_normal, kl_to_standard_normal
+
+__all__ = ["HierarchicalELBO", "HierarchicalVAE"]
+
+
+class HierarchicalELBO(NamedTuple):
+    elbo: torch.Tensor  # (B,) nats
+    reconstruction: torch.Tensor  # log p(x | z1), one sample
+    kl1: torch.Tensor  # KL(q(z1|x) || p(z1|z2)) for the sampled z2
+    kl2: torch.Tensor  # KL(q(z2|z1) || N(0, I)) for the sampled z1
+
+
+def _gaussian_kl(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
+    """KL between diagonal Gaussians, summed over the last axis."""
+    return 0.5 * (
+        logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1
+    ).sum(-1)
+
+
+class HierarchicalVAE(VAE):
+    """Two stochastic layers: ``z1`` (``latent_dim``) below ``z2`` (``top_dim``).
+
+    The encoder of :class:`VAE` gives ``q(z1|x)`` and its decoder ``p(x|z1)``; two
+    small networks add ``q(z2|z1)`` and the learned prior ``p(z1|z2)``.
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        latent_dim: int,
+        top_dim: int,
+        likelihood: str = "categorical",
+        levels: int | None = None,
+        hidden: Sequence[int] = (256,),
+        top_hidden: Sequence[int] = (128,),
+        beta: float = 1.0,
+    ):
+        super().__init__(shape, latent_dim, likelihood, levels, hidden, beta)
+        if not (isinstance(top_dim, int) and top_dim >= 1):
+            raise ValueError(f"top_dim must be a positive int, got {top_dim!r}")
+        self.top_dim = top_dim
+        self.encoder2 = mlp([latent_dim, *top_hidden, 2 * top_dim])
+        self.prior1 = mlp([top_dim, *top_hidden, 2 * latent_dim])
+
+    def _q2(self, z1):
+        mu, logvar = self.encoder2(z1).chunk(2, -1)
+        return mu, logvar.clamp(-12.0, 8.0)
+
+    def _p1(self, z2):
+        mu, logvar = self.prior1(z2).chunk(2, -1)
+        return mu, logvar.clamp(-12.0, 8.0)
+
+    def elbo(self, x: torch.Tensor, generator=None) -> HierarchicalELBO:
+        flat = self._check(x)
+        mu1, logvar1 = self.posterior(x)
+        z1 = self.reparameterize(mu1, logvar1, generator)
+        mu2, logvar2 = self._q2(z1)
+        z2 = self.reparameterize(mu2, logvar2, generator)
+        reconstruction = self.decoder_log_prob(flat, z1)
+        kl1 = _gaussian_kl(mu1, logvar1, *self._p1(z2))
+        kl2 = kl_to_standard_normal(mu2, logvar2)
+        return HierarchicalELBO(reconstruction - kl1 - kl2, reconstruction, kl1, kl2)
+
+    def loss(self, batch: torch.Tensor) -> torch.Tensor:
+        terms = self.elbo(batch)
+        return -(terms.reconstruction - self.beta * (terms.kl1 + terms.kl2)).mean()
+
+    @torch.no_grad()
+    def iwae_bound(
+        self, x: torch.Tensor, k: int = 64, chunk: int = 64, generator=None
+    ) -> torch.Tensor:
+        """``log 1/k sum_i p(x, z1_i, z2_i) / q(z1_i, z2_i | x)``: a lower bound on log p(x)."""
+        if not (isinstance(k, int) and k >= 1):
+            raise ValueError(f"k must be a positive int, got {k!r}")
+        flat = self._check(x)
+        mu1, logvar1 = self.posterior(x)
+        log_w = []
+        for start in range(0, k, chunk):
+            m = min(chunk, k - start)
+            z1 = mu1 + (0.5 * logvar1).exp() * torch.randn((m, *mu1.shape), generator=generator)
+            mu2, logvar2 = self._q2(z1)
+            z2 = mu2 + (0.5 * logvar2).exp() * torch.randn(mu2.shape, generator=generator)
+            log_p = (
+                self.decoder_log_prob(flat, z1)
+                + _log_normal(z1, *self._p1(z2))
+                - 0.5 * (LOG_2PI + z2**2).sum(-1)
+            )
+            log_q = _log_normal(z1, mu1, logvar1) + _log_normal(z2, mu2, logvar2)
+            log_w.append(log_p - log_q)
+        return torch.logsumexp(torch.cat(log_w), 0) - math.log(k)
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, mean: bool = False, generator=None, z2: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Ancestral sampling ``z2 -> z1 -> x``; a given ``z2`` ``(n, top_dim)`` fixes the top."""
+        if z2 is None:
+            z2 = torch.randn((n, self.top_dim), generator=generator)
+        mu, logvar = self._p1(z2)
+        z1 = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=generator)
+        if mean:
+            return self.decode(z1)
+        return self.sample_given(z1, generator)

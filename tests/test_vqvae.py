@@ -1,0 +1,126 @@
+"""selfsup.models.vqvae and hvae: brute force, straight-through gradient, EMA, an oracle."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from selfsup.models.hvae import HierarchicalVAE
+from selfsup.models.vqvae import VQVAE, VectorQuantizer
+
+
+def test_indices_match_brute_force_argmin():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(10, 3)
+    z = torch.randn(4, 5, 3)
+    out = vq(z)
+    brute = torch.tensor(
+        [
+            [min(range(10), key=lambda k: float(((v - vq.codebook[k].detach()) ** 2).sum())) for v in row]
+            for row in z
+        ]
+    )
+    assert torch.equal(out.indices, brute)
+    assert torch.allclose(out.quantized, vq.codebook[brute])
+
+
+def test_straight_through_gradient_equals_upstream_gradient():
+    torch.manual_seed(1)
+    vq = VectorQuantizer(6, 4)
+    z = torch.randn(7, 4, requires_grad=True)
+    upstream = torch.randn(7, 4)
+    (vq(z).quantized * upstream).sum().backward()
+    assert torch.allclose(z.grad, upstream)
+
+
+def test_losses_match_their_formulas():
+    torch.manual_seed(2)
+    vq = VectorQuantizer(5, 2, beta=0.25)
+    z = torch.randn(9, 2)
+    out = vq(z)
+    e = vq.codebook[out.indices]
+    assert torch.allclose(out.codebook_loss, ((e - z) ** 2).mean())
+    assert torch.allclose(out.commitment_loss, ((z - e) ** 2).mean())
+    assert torch.allclose(out.loss, out.codebook_loss + 0.25 * out.commitment_loss)
+    # gradients: the codebook loss moves codes, the commitment loss moves the encoder output
+    z.requires_grad_(True)
+    out = vq(z)
+    gz, gc = torch.autograd.grad(out.codebook_loss, [z, vq.codebook], allow_unused=True)
+    assert gz is None and gc.abs().sum() > 0
+    p = torch.bincount(out.indices, minlength=5).float() / 9
+    entropy = -(p[p > 0] * p[p > 0].log()).sum()
+    assert torch.allclose(out.perplexity, entropy.exp(), atol=1e-4)
+
+
+def test_ema_update_against_a_hand_computation():
+    vq = VectorQuantizer(2, 1, ema=True, decay=0.5, eps=0.0)
+    vq.codebook.copy_(torch.tensor([[0.0], [10.0]]))
+    vq.ema_sum.copy_(vq.codebook)
+    vq.ema_count.fill_(1.0)
+    vq(torch.tensor([[1.0], [2.0], [9.0]]))  # training mode: first two -> code 0, last -> code 1
+    count = torch.tensor([0.5 * 1 + 0.5 * 2, 0.5 * 1 + 0.5 * 1])
+    total = torch.tensor([0.5 * 0 + 0.5 * 3, 0.5 * 10 + 0.5 * 9])
+    assert torch.allclose(vq.ema_count, count)
+    assert torch.allclose(vq.codebook.squeeze(1), total / count)
+
+
+def test_dead_codes_are_restarted():
+    torch.manual_seed(3)
+    vq = VectorQuantizer(8, 2, restart_dead=True, decay=0.5)
+    vq.codebook.data[1:] += 100.0  # all but code 0 are far from the data
+    for _ in range(20):
+        vq(torch.randn(64, 2))
+    assert vq.dead_codes() == 0 and (vq.codebook.abs() < 10).all()
+
+
+def test_matches_vector_quantize_pytorch():
+    vqp = pytest.importorskip("vector_quantize_pytorch")
+    torch.manual_seed(4)
+    ours = VectorQuantizer(16, 8, beta=0.25, ema=True, decay=0.99)
+    theirs = vqp.VectorQuantize(
+        dim=8,
+        codebook_size=16,
+        decay=0.99,
+        commitment_weight=0.25,
+        rotation_trick=False,
+        kmeans_init=False,
+    )
+    theirs._codebook.embed.data.copy_(ours.codebook[None])
+    theirs._codebook.initted.data.fill_(True)
+    z = torch.randn(3, 10, 8)
+    q_theirs, idx_theirs, loss_theirs = theirs(z)
+    out = ours(z)
+    assert torch.equal(out.indices, idx_theirs)
+    assert torch.allclose(out.quantized, q_theirs, atol=1e-6)
+    assert torch.allclose(out.loss, loss_theirs, atol=1e-6)
+
+
+def test_vqvae_and_hvae_protocols():
+    torch.manual_seed(5)
+    x = torch.randint(0, 17, (4, 8, 8))
+    vq = VQVAE((8, 8), num_codes=8, code_dim=4, width=8)
+    assert vq.encode(x).shape == (4, 4, 4) and vq.decode(vq.encode(x)).shape == (4, 8, 8)
+    loss = vq.loss(x)
+    loss.backward()
+    assert torch.isfinite(loss) and vq.encoder[0].weight.grad.abs().sum() > 0
+    h = HierarchicalVAE((8, 8), 4, 2, levels=17, hidden=(16,), top_hidden=(8,))
+    terms = h.elbo(x)
+    assert torch.allclose(terms.elbo, terms.reconstruction - terms.kl1 - terms.kl2)
+    assert (terms.kl2 >= 0).all()
+    assert h.sample(3).shape == (3, 8, 8) and h.iwae_bound(x, k=4).shape == (4,)
+
+
+def test_bad_input():
+    vq = VectorQuantizer(4, 3)
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 3\)"):
+        vq(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="NaN"):
+        vq(torch.full((2, 3), float("nan")))
+    with pytest.raises(ValueError, match="indices must be integers"):
+        vq.lookup(torch.tensor([5]))
+    with pytest.raises(ValueError, match="integers in 0..16"):
+        VQVAE((8, 8)).loss(torch.rand(2, 8, 8))
+    with pytest.raises(ValueError, match="divisible"):
+        VQVAE((6, 6), downsample=2)
+    with pytest.raises(ValueError, match="num_codes >= 2"):
+        VectorQuantizer(1, 3)

@@ -16,7 +16,10 @@ def test_indices_match_brute_force_argmin():
     out = vq(z)
     brute = torch.tensor(
         [
-            [min(range(10), key=lambda k: float(((v - vq.codebook[k].detach()) ** 2).sum())) for v in row]
+            [
+                min(range(10), key=lambda k: float(((v - vq.codebook[k].detach()) ** 2).sum()))
+                for v in row
+            ]
             for row in z
         ]
     )
@@ -108,6 +111,20 @@ def test_vqvae_and_hvae_protocols():
     assert torch.allclose(terms.elbo, terms.reconstruction - terms.kl1 - terms.kl2)
     assert (terms.kl2 >= 0).all()
     assert h.sample(3).shape == (3, 8, 8) and h.iwae_bound(x, k=4).shape == (4,)
+    # free bits: a collapsed top layer is still charged free_bits nats
+    h.free_bits = 3.0
+    terms = h.elbo(x)
+    expected = (
+        -terms.reconstruction.mean() + terms.kl1.mean() + torch.clamp(terms.kl2.mean(), min=3.0)
+    )
+    torch.manual_seed(9)
+    a = h.loss(x)
+    torch.manual_seed(9)
+    b = h.elbo(x)
+    assert torch.allclose(
+        a, -b.reconstruction.mean() + b.kl1.mean() + torch.clamp(b.kl2.mean(), min=3.0)
+    )
+    assert expected.ndim == 0
 
 
 def test_bad_input():

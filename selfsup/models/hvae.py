@@ -52,8 +52,12 @@ class HierarchicalVAE(VAE):
         hidden: Sequence[int] = (256,),
         top_hidden: Sequence[int] = (128,),
         beta: float = 1.0,
+        free_bits: float = 0.0,
     ):
         super().__init__(shape, latent_dim, likelihood, levels, hidden, beta)
+        if not free_bits >= 0:
+            raise ValueError(f"free_bits must be >= 0, got {free_bits!r}")
+        self.free_bits = free_bits
         if not (isinstance(top_dim, int) and top_dim >= 1):
             raise ValueError(f"top_dim must be a positive int, got {top_dim!r}")
         self.top_dim = top_dim
@@ -80,8 +84,12 @@ class HierarchicalVAE(VAE):
         return HierarchicalELBO(reconstruction - kl1 - kl2, reconstruction, kl1, kl2)
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
+        """The negative (beta-weighted) ELBO. With ``free_bits``, the top layer's mean KL
+        is charged at least ``free_bits`` nats, so the optimiser gains nothing by
+        switching the top layer off (a guard against posterior collapse)."""
         terms = self.elbo(batch)
-        return -(terms.reconstruction - self.beta * (terms.kl1 + terms.kl2)).mean()
+        kl2 = torch.clamp(terms.kl2.mean(), min=self.free_bits)
+        return -terms.reconstruction.mean() + self.beta * (terms.kl1.mean() + kl2)
 
     @torch.no_grad()
     def iwae_bound(

@@ -1,0 +1,303 @@
+"""Autoregressive models: the chain rule, made into networks.
+
+``p(x) = prod_i p(x_i | x_1 .. x_{i-1})``: each model outputs, for every position
+``i``, a categorical distribution over ``levels`` values that depends only on the
+positions before ``i`` in its ordering (the first position sees only a start
+symbol). So ``log_prob`` is exact and sampling takes one network pass per position.
+
+- :class:`MADE`: a masked MLP (Germain et al., 2015), one or several orderings;
+- :class:`PixelCNN`: masked convolutions, mask A then mask B (van den Oord et al., 2016);
+- :class:`PixelTransformer`: causal self-attention over pixel tokens with position
+  embeddings, Image GPT style (Chen et al., 2020).
+
+All work on integer data ``(B, *shape)`` with values ``0..levels-1``: grey levels,
+binary pixels, or the code indices of a VQ-VAE.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["MADE", "AutoregressiveModel", "PixelCNN", "PixelTransformer"]
+
+
+class AutoregressiveModel(nn.Module):
+    """Shared machinery: checks, exact ``log_prob``, sequential ``sample`` and ``complete``.
+
+    Subclasses implement ``logits(x) -> (B, d, levels)`` over flattened positions and
+    set ``self.order``, the positions in the order they are generated.
+    """
+
+    def __init__(self, shape: Sequence[int], levels: int):
+        super().__init__()
+        self.shape = tuple(int(s) for s in shape)
+        if not self.shape or any(s < 1 for s in self.shape):
+            raise ValueError(f"shape must be a tuple of positive ints, got {shape!r}")
+        if not (isinstance(levels, int) and levels >= 2):
+            raise ValueError(f"levels must be an int >= 2, got {levels!r}")
+        self.levels, self.d = levels, math.prod(self.shape)
+        self.register_buffer("order", torch.arange(self.d))
+
+    def _check(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or tuple(x.shape[1:]) != self.shape:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be a tensor of shape (B, {self.shape}), got {got}")
+        if x.is_floating_point() or x.is_complex():
+            raise ValueError("x must be integers (category indices), not floats")
+        if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.levels):
+            raise ValueError(f"x must have values in 0..{self.levels - 1}")
+        return x.reshape(len(x), self.d).long()
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact ``log p(x)`` in nats, ``(B,)``."""
+        flat = self._check(x)
+        logp = torch.log_softmax(self.logits(flat), -1)
+        return logp.gather(-1, flat[..., None]).squeeze(-1).sum(-1)
+
+    def conditional_log_prob(self, x: torch.Tensor, known_mask: torch.Tensor) -> torch.Tensor:
+        """``sum over unknown positions of log p(x_i | x_<i)``, ``(B,)`` nats.
+
+        When the known positions come first in the ordering (e.g. the top half in
+        raster order) this is exactly ``log p(x_unknown | x_known)``.
+        """
+        flat = self._check(x)
+        mask = self._mask(known_mask)
+        logp = torch.log_softmax(self.logits(flat), -1).gather(-1, flat[..., None]).squeeze(-1)
+        return (logp * (~mask).float()).sum(-1)
+
+    def loss(self, batch: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood in nats per example."""
+        return -self.log_prob(batch).mean()
+
+    def _mask(self, known_mask: torch.Tensor) -> torch.Tensor:
+        m = torch.as_tensor(known_mask, dtype=torch.bool)
+        if tuple(m.shape) != self.shape:
+            raise ValueError(f"known_mask must have shape {self.shape}, got {tuple(m.shape)}")
+        return m.reshape(self.d).to(self.order.device)
+
+    @torch.no_grad()
+    def complete(
+        self, x: torch.Tensor, known_mask: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Sample the unknown positions of ``x`` given the known ones, in model order.
+
+        Known positions are never changed. Each unknown position is drawn from
+        ``p(x_i | x_<i)``: exact conditioning when the known positions are a prefix of
+        the ordering; otherwise later known positions are ignored for earlier ones.
+        """
+        self.eval()
+        flat = self._check(x).clone()
+        mask = self._mask(known_mask)
+        for pos in self.order.tolist():
+            if mask[pos]:
+                continue
+            probs = torch.softmax(self.logits(flat)[:, pos], -1)
+            flat[:, pos] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        return flat.reshape(len(flat), *self.shape)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` samples, one position at a time: ``d`` network passes."""
+        start = torch.zeros((n, *self.shape), dtype=torch.long, device=self.order.device)
+        return self.complete(start, torch.zeros(self.shape, dtype=torch.bool), generator)
+
+
+class _MaskedLinear(nn.Linear):
+    def __init__(self, n_in: int, n_out: int):
+        super().__init__(n_in, n_out)
+        self.register_buffer("mask", torch.ones(n_out, n_in))
+
+    def forward(self, x):
+        return F.linear(x, self.weight * self.mask, self.bias)
+
+
+class MADE(AutoregressiveModel):
+    """Masked autoencoder for distribution estimation.
+
+    Each input position is one-hot encoded; hidden units get a random "degree" and see
+    only inputs of lower or equal degree; outputs for the position of degree ``k`` see
+    only hidden units of degree below ``k``. With ``orderings > 1`` each training batch
+    uses one of several random orderings (and hidden degrees), and ``log_prob`` is the
+    exact likelihood of the uniform mixture over the orderings.
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        levels: int,
+        hidden: Sequence[int] = (512,),
+        orderings: int = 1,
+        dropout: float = 0.0,
+        seed: int = 0,
+    ):
+        super().__init__(shape, levels)
+        if not (isinstance(orderings, int) and orderings >= 1):
+            raise ValueError(f"orderings must be a positive int, got {orderings!r}")
+        sizes = [self.d * levels, *[int(h) for h in hidden], self.d * levels]
+        self.layers = nn.ModuleList(
+            _MaskedLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        )
+        self.dropout = nn.Dropout(dropout)
+        g = torch.Generator().manual_seed(seed)
+        masks = []
+        for k in range(orderings):
+            order = torch.arange(self.d) if k == 0 else torch.randperm(self.d, generator=g)
+            rank = torch.empty(self.d, dtype=torch.long)
+            rank[order] = torch.arange(self.d)  # rank[p]: when position p is generated
+            degrees = [rank.repeat_interleave(levels)]
+            for h in hidden:
+                degrees.append(torch.randint(0, max(self.d - 1, 1), (int(h),), generator=g))
+            degrees.append(rank.repeat_interleave(levels))
+            layer_masks = [
+                (d_out[:, None] >= d_in[None, :]).float()
+                for d_in, d_out in zip(degrees[:-2], degrees[1:-1], strict=True)
+            ]
+            layer_masks.append((degrees[-1][:, None] > degrees[-2][None, :]).float())
+            masks.append((order, layer_masks))
+        self._masks = masks
+        self.orderings, self._current = orderings, 0
+        self._use(0)
+
+    def _use(self, k: int) -> None:
+        order, layer_masks = self._masks[k]
+        self.order.copy_(order)
+        for layer, mask in zip(self.layers, layer_masks, strict=True):
+            layer.mask.copy_(mask)
+        self._current = k
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.one_hot(x, self.levels).float().reshape(len(x), -1)
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i < len(self.layers) - 1:
+                h = self.dropout(F.relu(h))
+        return h.reshape(len(x), self.d, self.levels)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        if self.orderings == 1:
+            return super().log_prob(x)
+        current, parts = self._current, []
+        for k in range(self.orderings):
+            self._use(k)
+            parts.append(super().log_prob(x))
+        self._use(current)
+        return torch.logsumexp(torch.stack(parts), 0) - math.log(self.orderings)
+
+    def loss(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.orderings > 1:  # connectivity-agnostic training: one ordering per batch
+            self._use(int(torch.randint(self.orderings, ())))
+            return -super().log_prob(batch).mean()
+        return super().loss(batch)
+
+    @torch.no_grad()
+    def complete(self, x, known_mask, generator=None):
+        """As in :class:`AutoregressiveModel`, with one ordering drawn per call."""
+        if self.orderings > 1:
+            self._use(int(torch.randint(self.orderings, (), generator=generator)))
+        return super().complete(x, known_mask, generator)
+
+
+class _MaskedConv2d(nn.Conv2d):
+    """A convolution that sees only pixels above, and to the left in the same row;
+    type A also hides the centre pixel itself."""
+
+    def __init__(self, mask_type: str, c_in: int, c_out: int, kernel: int):
+        super().__init__(c_in, c_out, kernel, padding=kernel // 2)
+        mask = torch.ones(kernel, kernel)
+        mask[kernel // 2, kernel // 2 + (mask_type == "B") :] = 0
+        mask[kernel // 2 + 1 :] = 0
+        self.register_buffer("mask", mask[None, None])
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+
+
+class PixelCNN(AutoregressiveModel):
+    """A PixelCNN over images (or code grids) ``(H, W)`` in raster order.
+
+    Values are embedded (they are categories), then one mask-A convolution and
+    ``layers - 1`` residual mask-B convolutions, and a 1x1 output to ``levels`` logits.
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        levels: int,
+        channels: int = 64,
+        layers: int = 5,
+        kernel: int = 3,
+    ):
+        super().__init__(shape, levels)
+        if len(self.shape) != 2:
+            raise ValueError(f"PixelCNN needs an image shape (H, W), got {shape!r}")
+        self.embed = nn.Embedding(levels, channels)
+        self.first = _MaskedConv2d("A", channels, channels, 2 * (kernel // 2) + 3)
+        self.blocks = nn.ModuleList(
+            _MaskedConv2d("B", channels, channels, kernel) for _ in range(layers - 1)
+        )
+        self.out = nn.Sequential(
+            nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, levels, 1)
+        )
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.embed(x.reshape(len(x), *self.shape)).permute(0, 3, 1, 2)
+        h = self.first(h)
+        for block in self.blocks:
+            h = h + block(F.relu(h))
+        return self.out(h).permute(0, 2, 3, 1).reshape(len(x), self.d, self.levels)
+
+
+class _Block(nn.Module):
+    """Pre-norm transformer block: causal self-attention, then an MLP."""
+
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim), nn.Dropout(dropout)
+        )
+
+    def forward(self, h, causal):
+        a = self.norm1(h)
+        h = h + self.attn(a, a, a, attn_mask=causal, need_weights=False)[0]
+        return h + self.mlp(self.norm2(h))
+
+
+class PixelTransformer(AutoregressiveModel):
+    """Image GPT in miniature: tokens are values, shifted right behind a start token,
+    plus learned position embeddings, through causal self-attention blocks."""
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        levels: int,
+        dim: int = 64,
+        heads: int = 4,
+        layers: int = 2,
+        dropout: float = 0.0,
+    ):
+        super().__init__(shape, levels)
+        self.token = nn.Embedding(levels + 1, dim)  # index `levels` is the start symbol
+        self.position = nn.Parameter(0.02 * torch.randn(self.d, dim))
+        self.blocks = nn.ModuleList(_Block(dim, heads, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, levels)
+        causal = torch.triu(torch.ones(self.d, self.d, dtype=torch.bool), diagonal=1)
+        self.register_buffer("causal", causal)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        start = torch.full((len(x), 1), self.levels, dtype=torch.long, device=x.device)
+        tokens = torch.cat([start, x[:, :-1]], 1)  # position i sees the start and x_<i
+        h = self.token(tokens) + self.position
+        for block in self.blocks:
+            h = block(h, self.causal)
+        return self.head(self.norm(h))

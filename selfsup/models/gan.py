@@ -1,0 +1,271 @@
+"""Generative adversarial networks.
+
+A GAN trains a generator ``G`` against a discriminator (critic) ``D``: the
+discriminator approximates the best test that tells real from generated samples, an
+integral probability metric ``max_{f in F} |E_p f - E_G f|``, and the generator moves
+its samples to make that distance small. Losses take the discriminator's raw outputs
+(logits for the minimax and non-saturating games, critic values for Wasserstein).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..runtime import progress_enabled
+from ..train import TrainingDiverged
+from .autoencoder import mlp
+
+__all__ = [
+    "GAN",
+    "Discriminator",
+    "GANHistory",
+    "Generator",
+    "LOSSES",
+    "d_loss",
+    "g_loss",
+    "gradient_penalty",
+    "train_gan",
+]
+
+LOSSES = ("minimax", "nonsaturating", "wasserstein")
+
+
+class Generator(nn.Module):
+    """``z ~ N(0, I)`` ``(B, latent_dim)`` to samples ``(B, *shape)``.
+
+    An MLP; with ``image=True`` its output goes through a sigmoid, for images with
+    values in ``[0, 1]``.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        shape: Sequence[int],
+        hidden: Sequence[int] = (128, 128),
+        image: bool = False,
+    ):
+        super().__init__()
+        self.latent_dim, self.shape, self.image = latent_dim, tuple(shape), image
+        self.net = mlp([latent_dim, *hidden, math.prod(self.shape)])
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.net(z)
+        out = torch.sigmoid(out) if self.image else out
+        return out.reshape(len(z), *self.shape)
+
+
+class Discriminator(nn.Module):
+    """Samples ``(B, *shape)`` to one real number each (a logit or a critic value).
+
+    An MLP for vectors; with ``conv=True`` a small convolutional network for images
+    ``(B, H, W)``. LeakyReLU activations, no normalisation (so that the gradient
+    penalty of WGAN-GP is well defined per example).
+    """
+
+    def __init__(
+        self, shape: Sequence[int], hidden: Sequence[int] = (128, 128), conv: bool = False
+    ):
+        super().__init__()
+        self.shape, self.conv = tuple(shape), conv
+        if conv:
+            self.net = nn.Sequential(
+                nn.Conv2d(1, 32, 3, padding=1), nn.LeakyReLU(0.2),
+                nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+                nn.Flatten(), nn.Linear(64 * math.prod(s // 2 for s in self.shape), 1),
+            )  # fmt: skip
+        else:
+            layers: list[nn.Module] = []
+            sizes = [math.prod(self.shape), *hidden]
+            for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+                layers += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
+            self.net = nn.Sequential(*layers, nn.Linear(sizes[-1], 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x if x.is_floating_point() else x.float()
+        x = x[:, None] if self.conv else x.reshape(len(x), -1)
+        return self.net(x).squeeze(-1)
+
+
+def _check_loss(loss: str) -> None:
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+
+
+def d_loss(real: torch.Tensor, fake: torch.Tensor, loss: str) -> torch.Tensor:
+    """The discriminator's loss from its outputs on real and generated samples.
+
+    - minimax and non-saturating: ``-E log D(x) - E log(1 - D(G(z)))`` with
+      ``D = sigmoid(output)`` (the same for both games);
+    - wasserstein: ``E f(G(z)) - E f(x)`` (the critic maximises the difference).
+    """
+    _check_loss(loss)
+    if loss == "wasserstein":
+        return fake.mean() - real.mean()
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def g_loss(fake: torch.Tensor, loss: str) -> torch.Tensor:
+    """The generator's loss from the discriminator's outputs on generated samples.
+
+    - minimax: ``E log(1 - D(G(z)))`` (saturates when ``D`` rejects the samples);
+    - non-saturating: ``-E log D(G(z))``;
+    - wasserstein: ``-E f(G(z))``.
+    """
+    _check_loss(loss)
+    if loss == "minimax":
+        return -F.softplus(fake).mean()
+    if loss == "nonsaturating":
+        return F.softplus(-fake).mean()
+    return -fake.mean()
+
+
+def gradient_penalty(
+    critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """WGAN-GP's ``E (||grad_x f(x_hat)||_2 - 1)^2`` at random interpolates
+    ``x_hat = eps x + (1 - eps) G(z)``, ``eps ~ U[0, 1]`` per example."""
+    if real.shape != fake.shape:
+        raise ValueError(
+            "real and fake must have the same shape, "
+            f"got {tuple(real.shape)} and {tuple(fake.shape)}"
+        )
+    eps = torch.rand(
+        (len(real),) + (1,) * (real.ndim - 1),
+        generator=generator,
+        device=real.device,
+        dtype=real.dtype,
+    )
+    x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return ((grad.reshape(len(real), -1).norm(dim=1) - 1) ** 2).mean()
+
+
+class GAN(nn.Module):
+    """A generator, a discriminator and the game they play.
+
+    Args:
+        loss: ``"minimax"``, ``"nonsaturating"`` or ``"wasserstein"``.
+        gp_weight: the gradient penalty's weight (WGAN-GP uses 10 with ``"wasserstein"``).
+    """
+
+    def __init__(
+        self,
+        generator: Generator,
+        discriminator: Discriminator,
+        loss: str = "nonsaturating",
+        gp_weight: float = 0.0,
+    ):
+        super().__init__()
+        _check_loss(loss)
+        self.generator, self.discriminator, self.loss_name, self.gp_weight = (
+            generator,
+            discriminator,
+            loss,
+            gp_weight,
+        )
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` samples ``G(z)``, ``z ~ N(0, I)``."""
+        z = torch.randn((n, self.generator.latent_dim), generator=generator)
+        return self.generator(z)
+
+
+@dataclass
+class GANHistory:
+    d_loss: list[float] = field(default_factory=list)
+    g_loss: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def train_gan(
+    gan: GAN,
+    data: torch.Tensor,
+    steps: int,
+    d_steps: int = 1,
+    batch_size: int = 128,
+    lr_g: float = 2e-4,
+    lr_d: float = 2e-4,
+    betas=(0.5, 0.9),
+    seed: int = 0,
+    progress: bool | None = None,
+    callback: Callable[[int, GAN], None] | None = None,
+    callback_every: int = 100,
+    max_abs_loss: float = 1e6,
+) -> GANHistory:
+    """Alternating best-response training: ``d_steps`` discriminator updates, then one
+    generator update, ``steps`` times.
+
+    ``callback(step, gan)`` runs every ``callback_every`` generator steps (and at the
+    end). Stops with :class:`~selfsup.train.TrainingDiverged`, naming the step, if a
+    loss becomes NaN, infinite or larger than ``max_abs_loss`` in magnitude.
+    """
+    if not (isinstance(steps, int) and steps >= 1 and isinstance(d_steps, int) and d_steps >= 1):
+        raise ValueError(f"steps and d_steps must be positive ints, got {steps!r} and {d_steps!r}")
+    if not isinstance(data, torch.Tensor) or len(data) < batch_size:
+        raise ValueError(f"data must be a tensor with at least batch_size={batch_size} examples")
+    g = torch.Generator().manual_seed(seed)
+    opt_g = torch.optim.Adam(gan.generator.parameters(), lr=lr_g, betas=betas)
+    opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=lr_d, betas=betas)
+    history, loss = GANHistory(), gan.loss_name
+    show = progress_enabled() if progress is None else progress
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, desc="GAN", unit="step")
+
+    def check(value: torch.Tensor, who: str, step: int) -> float:
+        v = float(value.detach())
+        if not math.isfinite(v) or abs(v) > max_abs_loss:
+            raise TrainingDiverged(
+                f"{who} loss became {v:.3g} at step {step}; lower the learning rates "
+                f"(lr_g={lr_g:g}, lr_d={lr_d:g}) or use the gradient penalty"
+            )
+        return v
+
+    start = time.perf_counter()
+    gan.train()
+    try:
+        for step in range(steps):
+            for _ in range(d_steps):
+                real = data[torch.randint(len(data), (batch_size,), generator=g)]
+                z = torch.randn((batch_size, gan.generator.latent_dim), generator=g)
+                fake = gan.generator(z).detach()
+                loss_d = d_loss(gan.discriminator(real), gan.discriminator(fake), loss)
+                if gan.gp_weight > 0:
+                    loss_d = loss_d + gan.gp_weight * gradient_penalty(
+                        gan.discriminator, real.float(), fake, g
+                    )
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                opt_d.step()
+            z = torch.randn((batch_size, gan.generator.latent_dim), generator=g)
+            loss_g = g_loss(gan.discriminator(gan.generator(z)), loss)
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            history.d_loss.append(check(loss_d, "discriminator", step))
+            history.g_loss.append(check(loss_g, "generator", step))
+            if bar is not None:
+                bar.update(1)
+            if callback is not None and ((step + 1) % callback_every == 0 or step == steps - 1):
+                gan.eval()
+                callback(step + 1, gan)
+                gan.train()
+    finally:
+        if bar is not None:
+            bar.close()
+    gan.eval()
+    history.seconds = time.perf_counter() - start
+    return history

@@ -51,7 +51,7 @@ def test_gradient_penalty_against_brute_force():
             ]
         )
         total += (grad.norm() - 1) ** 2
-    assert float(gp) == pytest.approx(float(total) / 4, rel=1e-5)
+    assert float(gp.detach()) == pytest.approx(float(total.detach()) / 4, rel=1e-5)
 
 
 def test_optimal_discriminator_gives_jensen_shannon():

@@ -9,7 +9,6 @@ Generative model, top-down: ``p(z2) = N(0, I)``, ``p(z1 | z2) = N(mu(z2), sigma^
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -91,29 +90,19 @@ class HierarchicalVAE(VAE):
         kl2 = torch.clamp(terms.kl2.mean(), min=self.free_bits)
         return -terms.reconstruction.mean() + self.beta * (terms.kl1.mean() + kl2)
 
-    @torch.no_grad()
-    def iwae_bound(
-        self, x: torch.Tensor, k: int = 64, chunk: int = 64, generator=None
-    ) -> torch.Tensor:
-        """``log 1/k sum_i p(x, z1_i, z2_i) / q(z1_i, z2_i | x)``: a lower bound on log p(x)."""
-        if not (isinstance(k, int) and k >= 1):
-            raise ValueError(f"k must be a positive int, got {k!r}")
-        flat = self._check(x)
-        mu1, logvar1 = self.posterior(x)
-        log_w = []
-        for start in range(0, k, chunk):
-            m = min(chunk, k - start)
-            z1 = mu1 + (0.5 * logvar1).exp() * torch.randn((m, *mu1.shape), generator=generator)
-            mu2, logvar2 = self._q2(z1)
-            z2 = mu2 + (0.5 * logvar2).exp() * torch.randn(mu2.shape, generator=generator)
-            log_p = (
-                self.decoder_log_prob(flat, z1)
-                + _log_normal(z1, *self._p1(z2))
-                - 0.5 * (LOG_2PI + z2**2).sum(-1)
-            )
-            log_q = _log_normal(z1, mu1, logvar1) + _log_normal(z2, mu2, logvar2)
-            log_w.append(log_p - log_q)
-        return torch.logsumexp(torch.cat(log_w), 0) - math.log(k)
+    def _log_weights(self, flat, posterior, m: int, generator) -> torch.Tensor:
+        """``log p(x, z1, z2) - log q(z1, z2 | x)`` for ``m`` samples, ``(m, B)``: with
+        :meth:`VAE.iwae_bound` a lower bound on ``log p(x)``."""
+        mu1, logvar1 = posterior
+        z1 = mu1 + (0.5 * logvar1).exp() * torch.randn((m, *mu1.shape), generator=generator)
+        mu2, logvar2 = self._q2(z1)
+        z2 = mu2 + (0.5 * logvar2).exp() * torch.randn(mu2.shape, generator=generator)
+        log_p = (
+            self.decoder_log_prob(flat, z1)
+            + _log_normal(z1, *self._p1(z2))
+            - 0.5 * (LOG_2PI + z2**2).sum(-1)
+        )
+        return log_p - _log_normal(z1, mu1, logvar1) - _log_normal(z2, mu2, logvar2)
 
     @torch.no_grad()
     def sample(

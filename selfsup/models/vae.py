@@ -216,15 +216,20 @@ class VAE(nn.Module):
         if not (isinstance(k, int) and k >= 1):
             raise ValueError(f"k must be a positive int, got {k!r}")
         flat = self._check(x)
-        mu, logvar = self.posterior(x)
-        log_w = []
-        for start in range(0, k, chunk):
-            m = min(chunk, k - start)
-            eps = torch.randn((m, *mu.shape), generator=generator, device=mu.device)
-            z = mu + (0.5 * logvar).exp() * eps  # (m, B, r)
-            log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
-            log_w.append(self.decoder_log_prob(flat, z) + log_prior - _log_normal(z, mu, logvar))
+        posterior = self.posterior(x)
+        log_w = [
+            self._log_weights(flat, posterior, min(chunk, k - start), generator)
+            for start in range(0, k, chunk)
+        ]
         return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
+
+    def _log_weights(self, flat, posterior, m: int, generator) -> torch.Tensor:
+        """``log p(x, z) - log q(z|x)`` for ``m`` samples ``z ~ q``, shape ``(m, B)``."""
+        mu, logvar = posterior
+        eps = torch.randn((m, *mu.shape), generator=generator, device=mu.device)
+        z = mu + (0.5 * logvar).exp() * eps  # (m, B, r)
+        log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
+        return self.decoder_log_prob(flat, z) + log_prior - _log_normal(z, mu, logvar)
 
     def log_prob(self, x: torch.Tensor, k: int = 256) -> torch.Tensor:
         """A **lower bound** on ``log p(x)``, ``(B,)`` nats: :meth:`iwae_bound` with ``k``."""

@@ -23,7 +23,7 @@ from . import data
 from .runtime import seed_everything
 from .train import fit
 
-__all__ = ["DigitClassifier", "FeatureModule", "load_classifier"]
+__all__ = ["DigitClassifier", "DigitFeatures", "FeatureModule", "load_classifier"]
 
 LABEL = "features of selfsup's digit classifier (not comparable with Inception scores)"
 VERSION = 1
@@ -134,3 +134,30 @@ def load_classifier(
     model.eval()
     _LOADED[key] = (model, accuracy)
     return model, accuracy
+
+
+class DigitFeatures:
+    """The stand-in features of images on a ``0..vmax`` grey scale, rescaled so that
+    their root-mean-square is 1 on ``reference`` images.
+
+    The rescaling keeps KID's polynomial kernel ``(x.y / f + 1)^3`` on numbers of order
+    one; FID scales by a constant factor, so rankings do not change. One object per
+    chapter gives every score the same features.
+    """
+
+    def __init__(self, classifier: DigitClassifier, reference: torch.Tensor, vmax: float = 16.0):
+        self.classifier, self.vmax = classifier, float(vmax)
+        with torch.no_grad():
+            self.scale = float(self._raw(reference).pow(2).mean().sqrt())
+
+    def _raw(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier.features(images.float().clamp(0, self.vmax) / self.vmax)
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Rescaled features ``(B, 128)``."""
+        return self._raw(images) / self.scale
+
+    def probs(self, images: torch.Tensor) -> torch.Tensor:
+        """Class probabilities ``(B, 10)``."""
+        return self.classifier.probs(images.float().clamp(0, self.vmax) / self.vmax)

@@ -28,3 +28,15 @@ def test_bad_input():
         features.load_classifier("cifar")
     with pytest.raises(ValueError, match="images"):
         features.DigitClassifier().features(torch.zeros(4))
+
+
+def test_digit_features_are_rescaled_to_unit_rms(tmp_path, monkeypatch):
+    monkeypatch.setenv("SELFSUP_DATA", str(tmp_path))
+    model, _ = features.load_classifier(epochs=2)
+    x, _ = data.digits("train")
+    space = features.DigitFeatures(model, x)
+    f = space(x)
+    assert f.shape == (len(x), 128) and float(f.pow(2).mean().sqrt()) == pytest.approx(
+        1.0, rel=1e-4
+    )
+    assert torch.allclose(space.probs(x[:5]), model.probs(x[:5].float() / 16))

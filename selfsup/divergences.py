@@ -385,6 +385,7 @@ def gaussian_kl(mu0, cov0, mu1, cov1) -> float:
         raise ValueError(
             f"mu0 and mu1 must have the same dimension, got {mu0.shape} and {mu1.shape}"
         )
+    # BEGIN SOLUTION
     l0, l1 = _cholesky(cov0, "cov0"), _cholesky(cov1, "cov1")
     d = mu0.shape[0]
     # Solve with the Cholesky factor of S1 rather than inverting it.
@@ -392,6 +393,7 @@ def gaussian_kl(mu0, cov0, mu1, cov1) -> float:
     b = np.linalg.solve(l1, mu1 - mu0)
     logdet = 2 * (np.log(np.diag(l1)).sum() - np.log(np.diag(l0)).sum())
     return float(max(0.5 * ((a**2).sum() + (b**2).sum() - d + logdet), 0.0))
+    # END SOLUTION
 
 
 # ----------------------------------------------------------------- from samples

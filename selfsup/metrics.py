@@ -145,12 +145,14 @@ def fid(feats_a, feats_b) -> float:
     Biased upwards for small samples: compare FIDs only at equal sample sizes.
     """
     a, b = _pair(feats_a, feats_b)
+    # BEGIN SOLUTION
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
     root_a = _sqrtm_psd(cov_a)
     cross = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
     trace_term = np.trace(cov_a) + np.trace(cov_b) - 2 * np.sqrt(np.clip(cross, 0, None)).sum()
     return float(max(np.sum((mu_a - mu_b) ** 2) + trace_term, 0.0))
+    # END SOLUTION
 
 
 def kid(feats_a, feats_b, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> Score:
@@ -201,11 +203,13 @@ def precision_recall(real_feats, fake_feats, k: int = 3) -> PrecisionRecall:
     real, fake = _pair(real_feats, fake_feats, ("real_feats", "fake_feats"))
     if not (isinstance(k, int) and 1 <= k < min(len(real), len(fake))):
         raise ValueError(f"k must be an int in [1, {min(len(real), len(fake)) - 1}], got {k!r}")
+    # BEGIN SOLUTION
     r_real, r_fake = _knn_radius(real, k), _knn_radius(fake, k)
     d = np.sqrt(np.maximum(_sq(fake, real), 0))  # (n_fake, n_real)
     precision = (d <= r_real[None, :]).any(1).mean()
     recall = (d.T <= r_fake[None, :]).any(1).mean()
     return PrecisionRecall(float(precision), float(recall))
+    # END SOLUTION
 
 
 def classification_accuracy_score(samples, labels, test_x, test_y, classifier=None) -> float:

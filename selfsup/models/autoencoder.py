@@ -63,10 +63,12 @@ def pca(X, r: int) -> PCA:
     n, d = x.shape
     if not (isinstance(r, int) and 1 <= r <= min(n, d)):
         raise ValueError(f"r must be an int in [1, {min(n, d)}], got {r!r}")
+    # BEGIN SOLUTION
     mean = x.mean(0)
     _, s, vt = torch.linalg.svd(x - mean, full_matrices=False)
     variance = s**2 / (n - 1)
     return PCA(vt[:r], mean, variance[:r], variance[:r] / variance.sum())
+    # END SOLUTION
 
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MADE", "AutoregressiveModel", "PixelCNN", "PixelTransformer"]
+__all__ = ["MADE", "AutoregressiveModel", "PixelCNN", "PixelTransformer", "made_masks"]
 
 
 class AutoregressiveModel(nn.Module):
@@ -119,6 +119,45 @@ class _MaskedLinear(nn.Linear):
         return F.linear(x, self.weight * self.mask, self.bias)
 
 
+def made_masks(
+    rank: torch.Tensor, hidden_degrees: Sequence[torch.Tensor], levels: int
+) -> list[torch.Tensor]:
+    """MADE's connectivity masks for one ordering (Germain et al., 2015).
+
+    Each input position is one-hot encoded over ``levels`` values, so position ``p``
+    owns ``levels`` consecutive input units, all of degree ``rank[p]``, and likewise
+    ``levels`` output units (its logits). A hidden unit of degree ``m`` may see the
+    input units of degree ``<= m``; an output unit of degree ``k`` may see the hidden
+    units (or, with no hidden layer, the input units) of degree ``< k`` *strictly*,
+    so the logits of a position never depend on itself or on later positions.
+
+    Args:
+        rank: ``(d,)`` a permutation of ``0..d-1``; ``rank[p]`` is the step at which
+            position ``p`` is generated.
+        hidden_degrees: one ``(h_l,)`` integer tensor per hidden layer, the degree of
+            each hidden unit, values in ``[0, d - 2]``.
+        levels: the number of values of each position (the one-hot width).
+    Returns:
+        one float 0/1 mask per linear layer, shaped like its weight ``(n_out, n_in)``:
+        ``(h_1, d * levels)``, ..., ``(d * levels, h_L)``.
+    """
+    rank = torch.as_tensor(rank)
+    d = len(rank)
+    if rank.ndim != 1 or not torch.equal(rank.sort().values, torch.arange(d)):
+        raise ValueError(f"rank must be a permutation of 0..d-1, got {rank.tolist()}")
+    if not (isinstance(levels, int) and levels >= 1):
+        raise ValueError(f"levels must be a positive int, got {levels!r}")
+    # BEGIN SOLUTION
+    degrees = [rank.repeat_interleave(levels), *hidden_degrees, rank.repeat_interleave(levels)]
+    masks = [
+        (d_out[:, None] >= d_in[None, :]).float()
+        for d_in, d_out in zip(degrees[:-2], degrees[1:-1], strict=True)
+    ]
+    masks.append((degrees[-1][:, None] > degrees[-2][None, :]).float())
+    return masks
+    # END SOLUTION
+
+
 class MADE(AutoregressiveModel):
     """Masked autoencoder for distribution estimation.
 
@@ -152,16 +191,10 @@ class MADE(AutoregressiveModel):
             order = torch.arange(self.d) if k == 0 else torch.randperm(self.d, generator=g)
             rank = torch.empty(self.d, dtype=torch.long)
             rank[order] = torch.arange(self.d)  # rank[p]: when position p is generated
-            degrees = [rank.repeat_interleave(levels)]
-            for h in hidden:
-                degrees.append(torch.randint(0, max(self.d - 1, 1), (int(h),), generator=g))
-            degrees.append(rank.repeat_interleave(levels))
-            layer_masks = [
-                (d_out[:, None] >= d_in[None, :]).float()
-                for d_in, d_out in zip(degrees[:-2], degrees[1:-1], strict=True)
+            hidden_degrees = [
+                torch.randint(0, max(self.d - 1, 1), (int(h),), generator=g) for h in hidden
             ]
-            layer_masks.append((degrees[-1][:, None] > degrees[-2][None, :]).float())
-            masks.append((order, layer_masks))
+            masks.append((order, made_masks(rank, hidden_degrees, levels)))
         self._masks = masks
         self.orderings, self._current = orderings, 0
         self._use(0)

@@ -141,18 +141,29 @@ class Memorizer(_Baseline):
     """
 
     def fit(self, x) -> Memorizer:
+        """Remember the training set ``x`` ``(n, ...)``.
+
+        Sets ``self.n`` (the number of examples), ``self._train`` (the flattened
+        examples, ``(n, d)``, used by :meth:`sample`) and whatever table
+        :meth:`log_prob` needs to count an example's copies quickly.
+        """
         flat = self._remember_shape(x)
+        # BEGIN SOLUTION
         rows, counts = np.unique(flat, axis=0, return_counts=True)
         self.n = len(flat)
         self._table = {row.tobytes(): c for row, c in zip(rows, counts, strict=True)}
         self._train = flat
         return self
+        # END SOLUTION
 
     def log_prob(self, x) -> torch.Tensor:
+        """``log(count(x) / n)`` per example ``(B,)``, in nats; ``-inf`` for unseen ``x``."""
         flat = self._check_fitted_input(x)
+        # BEGIN SOLUTION
         counts = np.array([self._table.get(row.tobytes(), 0) for row in flat], dtype=np.float64)
         with np.errstate(divide="ignore"):
             return torch.as_tensor(np.log(counts / self.n))
+        # END SOLUTION
 
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
         idx = np.random.default_rng(seed).integers(0, self.n, n)

@@ -105,14 +105,20 @@ class AffineCoupling(nn.Module):
         return s * keep, t * keep
 
     def forward(self, x):
+        """``(B, d) -> (y (B, d), log|det dy/dx| (B,))``, in nats."""
         _check(x, len(self.mask))
+        # BEGIN SOLUTION
         s, t = self._st(x * self.mask)
         return x * self.mask + (1 - self.mask) * (x * s.exp() + t), s.sum(-1)
+        # END SOLUTION
 
     def inverse(self, y):
+        """``(B, d) -> (x (B, d), log|det dx/dy| (B,))``: undoes :meth:`forward` exactly."""
         _check(y, len(self.mask), "y")
+        # BEGIN SOLUTION
         s, t = self._st(y * self.mask)
         return y * self.mask + (1 - self.mask) * ((y - t) * (-s).exp()), -s.sum(-1)
+        # END SOLUTION
 
 
 class AdditiveCoupling(nn.Module):

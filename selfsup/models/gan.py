@@ -139,6 +139,7 @@ def gradient_penalty(
             "real and fake must have the same shape, "
             f"got {tuple(real.shape)} and {tuple(fake.shape)}"
         )
+    # BEGIN SOLUTION
     eps = torch.rand(
         (len(real),) + (1,) * (real.ndim - 1),
         generator=generator,
@@ -148,6 +149,7 @@ def gradient_penalty(
     x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     return ((grad.reshape(len(real), -1).norm(dim=1) - 1) ** 2).mean()
+    # END SOLUTION
 
 
 class GAN(nn.Module):

@@ -50,7 +50,9 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
             "mu and logvar must have the same shape, "
             f"got {tuple(mu.shape)} and {tuple(logvar.shape)}"
         )
+    # BEGIN SOLUTION
     return 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(-1)
+    # END SOLUTION
 
 
 def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -80,12 +80,14 @@ class VectorQuantizer(nn.Module):
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code (squared Euclidean distance) for each row."""
+        # BEGIN SOLUTION
         distances = (
             (flat**2).sum(1, keepdim=True)
             - 2 * flat @ self.codebook.T
             + (self.codebook**2).sum(1)[None]
         )
         return distances.argmin(1)
+        # END SOLUTION
 
     def forward(self, z_e: torch.Tensor) -> VQOutput:
         if not isinstance(z_e, torch.Tensor) or z_e.shape[-1] != self.dim:

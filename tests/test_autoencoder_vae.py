@@ -138,3 +138,55 @@ def test_bad_input():
         vae.iwae_bound(torch.zeros(2, 8, 8, dtype=torch.long), k=0)
     with pytest.raises(ValueError, match="same shape"):
         kl_to_standard_normal(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+def test_vae_completion_keeps_the_known_half_and_beats_the_prior_mean():
+    from selfsup import data
+    from selfsup.models.vae import VAE
+    from selfsup.train import fit
+
+    torch.manual_seed(0)
+    x, _ = data.digits("train")
+    vae = VAE((8, 8), 8, levels=data.DIGITS_LEVELS, hidden=(128,))
+    fit(vae, x[:-200], epochs=15, lr=3e-3, batch_size=64)
+    known = torch.zeros(8, 8, dtype=torch.bool)
+    known[:4] = True
+    test = x[-200:]
+    done = vae.complete(test, known)
+    assert done.dtype.is_floating_point and done.shape == test.shape
+    torch.testing.assert_close(done[:, :4], test[:, :4].float())
+    few = vae.complete(test, known, samples=4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        prior = vae.decode(torch.zeros(1, 8))[0, 4:]
+    err = lambda guess: float(((guess - test[:, 4:].float()) ** 2).mean())  # noqa: E731
+    assert err(done[:, 4:]) < 0.8 * err(prior.expand_as(done[:, 4:]))
+    assert err(done[:, 4:]) < err(few[:, 4:])  # more importance samples, a better mean
+    with pytest.raises(ValueError, match="known_mask must have shape"):
+        vae.complete(test, torch.ones(4, dtype=torch.bool))
+
+
+def test_vae_completion_matches_quadrature_over_a_one_dimensional_latent():
+    """E[x_u | x_k] = int p(z) p(x_k|z) E[x_u|z] dz / int p(z) p(x_k|z) dz on a grid."""
+    torch.manual_seed(3)
+    vae = VAE((3,), 1, likelihood="categorical", levels=4, hidden=(8,))
+    for p in vae.parameters():
+        torch.nn.init.normal_(p, std=1.0)
+    x = torch.tensor([[0, 3, 0], [2, 1, 0], [3, 3, 0]])
+    known = torch.tensor([True, True, False])
+    got = vae.complete(x, known, samples=200_000, generator=torch.Generator().manual_seed(0))
+    z = torch.linspace(-9, 9, 8001)[:, None]
+    with torch.no_grad():
+        log_w = (
+            -0.5 * z[:, 0] ** 2
+            + torch.stack(
+                [
+                    vae._position_log_probs(row[None], vae._decoder_params(z))[:, :2].sum(-1)
+                    for row in x
+                ],
+                1,
+            ).T
+        )
+        mean_u = vae.decode(z)[:, 2]
+    want = torch.softmax(log_w, dim=1) @ mean_u
+    torch.testing.assert_close(got[:, 2], want, atol=0.02, rtol=0)
+    torch.testing.assert_close(got[:, :2], x[:, :2].float())

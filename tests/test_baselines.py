@@ -75,3 +75,54 @@ def test_class_conditional_mixture_and_labelled_samples():
     samples, labels = model.sample(400, seed=1)
     assert samples.shape == (400, 2) and 0.65 < float((labels == 0).float().mean()) < 0.85
     assert float(samples[labels == 1, 0].mean()) > 2
+
+
+def _fitted_gmm_2d():
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [rng.normal([0, 0], [1.0, 0.5], (400, 2)), rng.normal([3, 2], [0.5, 1.0], (400, 2))]
+    )
+    x[:, 1] += 0.7 * x[:, 0]  # correlated, so conditioning matters
+    return GaussianMixture(2, seed=0).fit(x), x
+
+
+def test_gmm_conditional_log_prob_matches_numerical_integration():
+    """p(x2 | x1) = p(x1, x2) / integral p(x1, t) dt, integrated by scipy.integrate.quad."""
+    from scipy.integrate import quad
+
+    gmm, x = _fitted_gmm_2d()
+    known = np.array([True, False])
+    got = gmm.conditional_log_prob(x[:5], known).numpy()
+    for row, value in zip(x[:5], got, strict=True):
+
+        def joint(t, row=row):
+            return float(np.exp(gmm.model.score_samples([[row[0], t]])[0]))
+
+        marginal, _ = quad(joint, -30, 30, points=[row[1]], limit=200)
+        assert value == pytest.approx(np.log(joint(row[1]) / marginal), abs=1e-6)
+
+
+def test_gmm_completion_is_the_conditional_mean():
+    """E[x2 | x1] by quadrature against the closed-form mixture of Gaussian conditionals."""
+    from scipy.integrate import quad
+
+    gmm, x = _fitted_gmm_2d()
+    known = np.array([True, False])
+    completed = gmm.complete(x[:4], known).numpy()
+    np.testing.assert_array_equal(completed[:, 0], x[:4, 0])
+    for row, filled in zip(x[:4], completed, strict=True):
+
+        def dens(t, row=row):
+            return float(np.exp(gmm.model.score_samples([[row[0], t]])[0]))
+
+        mass, _ = quad(dens, -30, 30, limit=200)
+        mean, _ = quad(lambda t, d=dens: t * d(t), -30, 30, limit=200)
+        assert filled[1] == pytest.approx(mean / mass, abs=1e-6)
+
+
+def test_gmm_conditionals_reject_bad_masks():
+    gmm, x = _fitted_gmm_2d()
+    with pytest.raises(ValueError, match="known_mask must have shape"):
+        gmm.conditional_log_prob(x, np.ones(3, dtype=bool))
+    with pytest.raises(ValueError, match="some positions known and some unknown"):
+        gmm.complete(x, np.ones(2, dtype=bool))

@@ -117,6 +117,68 @@ class GaussianMixture(_SklearnDensity):
         flat, _ = self.model.sample(n)
         return self._shaped(flat[np.random.default_rng(seed).permutation(n)])
 
+    def _known(self, x, known_mask) -> tuple[np.ndarray, np.ndarray]:
+        flat = self._check_fitted_input(x)
+        known = np.asarray(known_mask, dtype=bool)
+        if known.shape != self.shape:
+            raise ValueError(f"known_mask must have shape {self.shape}, got {known.shape}")
+        known = known.ravel()
+        if known.all() or not known.any():
+            raise ValueError("known_mask must mark some positions known and some unknown")
+        return flat, known
+
+    def _marginal_terms(self, flat: np.ndarray, known: np.ndarray) -> np.ndarray:
+        """``log pi_k + log N(x_known; mu_k, S_k)`` per example and component ``(B, K)``."""
+        from scipy.stats import multivariate_normal
+
+        m = self.model
+        return np.stack(
+            [
+                np.log(w)
+                + multivariate_normal(mu[known], cov[np.ix_(known, known)]).logpdf(flat[:, known])
+                for w, mu, cov in zip(m.weights_, m.means_, m.covariances_, strict=True)
+            ],
+            axis=1,
+        ).reshape(len(flat), -1)
+
+    def conditional_log_prob(self, x, known_mask) -> torch.Tensor:
+        """Exact ``log p(x_unknown | x_known)`` per example ``(B,)``, in nats.
+
+        A mixture's marginal on the known positions is the mixture of the components'
+        marginals (sub-vectors of the means, sub-blocks of the covariances), so
+        ``log p(x_u | x_k) = log p(x) - log p(x_k)``.
+
+        Args:
+            x: ``(B, ...)`` shaped like the training data.
+            known_mask: boolean, the shape of one example; ``True`` where known.
+        """
+        from scipy.special import logsumexp
+
+        flat, known = self._known(x, known_mask)
+        marginal = logsumexp(self._marginal_terms(flat, known), axis=1)
+        return torch.as_tensor(self.model.score_samples(flat) - marginal)
+
+    def complete(self, x, known_mask) -> torch.Tensor:
+        """The conditional mean ``E[x_unknown | x_known]`` filled into ``x`` ``(B, ...)``.
+
+        Each component's Gaussian conditional mean
+        ``mu_u + S_uk S_kk^-1 (x_k - mu_k)``, weighted by the component's posterior
+        responsibility given the known positions. The mean minimises the expected
+        squared error, so this is the best completion in that sense.
+        """
+        from scipy.special import softmax
+
+        flat, known = self._known(x, known_mask)
+        resp = softmax(self._marginal_terms(flat, known), axis=1)
+        m, unknown = self.model, ~known
+        out = flat.astype(np.float64).copy()
+        fill = np.zeros((len(flat), unknown.sum()))
+        for k, (mu, cov) in enumerate(zip(m.means_, m.covariances_, strict=True)):
+            gain = np.linalg.solve(cov[np.ix_(known, known)], cov[np.ix_(known, unknown)])
+            fill += resp[:, k : k + 1] * (mu[unknown] + (flat[:, known] - mu[known]) @ gain)
+        out[:, unknown] = fill
+        return self._shaped(out)
+
 
 class KernelDensity(_SklearnDensity):
     """Gaussian kernel density estimate with bandwidth ``h`` (scikit-learn)."""

@@ -163,20 +163,26 @@ class VAE(nn.Module):
             else out
         )
 
-    def decoder_log_prob(self, flat: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """``log p(x|z)`` in nats for flattened data ``(B, d)`` and codes ``(..., B, r)``."""
-        params = self._decoder_params(z)
+    def _position_log_probs(self, flat: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """``log p(x_j | z)`` per position, broadcasting ``flat`` ``(B, d)`` against the
+        decoder's ``params`` ``(..., B or 1, d[, levels])``; ``(..., B, d)`` nats."""
         if self.likelihood == "bernoulli":
-            target = flat.float().expand_as(params)
-            return -F.binary_cross_entropy_with_logits(params, target, reduction="none").sum(-1)
+            target = flat.float().expand(torch.broadcast_shapes(params.shape, flat.shape))
+            return -F.binary_cross_entropy_with_logits(
+                params.expand_as(target), target, reduction="none"
+            )
         if self.likelihood == "gaussian":
             scale = self.log_scale
-            return (
-                -0.5 * ((flat.float() - params) / scale.exp()) ** 2 - scale - 0.5 * LOG_2PI
-            ).sum(-1)
+            return -0.5 * ((flat.float() - params) / scale.exp()) ** 2 - scale - 0.5 * LOG_2PI
         logp = torch.log_softmax(params, dim=-1)
-        index = flat.long().expand(*params.shape[:-1]).unsqueeze(-1)
-        return logp.gather(-1, index).squeeze(-1).sum(-1)
+        shape = torch.broadcast_shapes(params.shape[:-1], flat.shape)
+        return logp.expand(*shape, self.levels).gather(-1, flat.long().expand(shape)[..., None])[
+            ..., 0
+        ]
+
+    def decoder_log_prob(self, flat: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``log p(x|z)`` in nats for flattened data ``(B, d)`` and codes ``(..., B, r)``."""
+        return self._position_log_probs(flat, self._decoder_params(z)).sum(-1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The decoder's mean image ``E[x|z]``, ``(B, *shape)``, in data units."""
@@ -236,6 +242,42 @@ class VAE(nn.Module):
     def log_prob(self, x: torch.Tensor, k: int = 256) -> torch.Tensor:
         """A **lower bound** on ``log p(x)``, ``(B,)`` nats: :meth:`iwae_bound` with ``k``."""
         return self.iwae_bound(x, k)
+
+    @torch.no_grad()
+    def complete(
+        self, x: torch.Tensor, known_mask: torch.Tensor, samples: int = 2048, generator=None
+    ) -> torch.Tensor:
+        """The model's conditional mean ``E[x_u | x_k]`` in the unknown positions.
+
+        A VAE has no closed-form ``p(x_u | x_k)``, but since the decoder factorises
+        over positions, ``E[x_u | x_k] = sum_i w_i E[x_u | z_i]`` with ``z_i ~ N(0, I)``
+        and self-normalised weights ``w_i ∝ p(x_k | z_i)``: importance sampling with
+        the prior as proposal, consistent as ``samples`` grows. The same ``samples``
+        codes serve the whole batch. Known positions never change.
+
+        Args:
+            x: ``(B, *shape)`` data; the unknown positions' values are ignored.
+            known_mask: boolean ``shape``, ``True`` where ``x`` is known.
+            samples: the number of prior samples.
+        Returns:
+            ``(B, *shape)`` float: ``x`` with conditional means in the unknown positions.
+        """
+        flat = self._check(x).float()
+        known = torch.as_tensor(known_mask, dtype=torch.bool, device=flat.device)
+        if tuple(known.shape) != self.shape:
+            raise ValueError(f"known_mask must have shape {self.shape}, got {tuple(known.shape)}")
+        if not (isinstance(samples, int) and samples >= 1):
+            raise ValueError(f"samples must be a positive int, got {samples!r}")
+        known = known.reshape(-1).float()
+        z = torch.randn((samples, self.latent_dim), generator=generator).to(flat.device)
+        params = self._decoder_params(z).unsqueeze(1)  # (S, 1, d[, levels])
+        means = self.decode(z).reshape(samples, -1)  # (S, d)
+        filled = []
+        for chunk in flat.split(max(1, 2**22 // (samples * self.d))):
+            log_w = (self._position_log_probs(chunk, params) * known).sum(-1)  # (S, b)
+            filled.append(torch.softmax(log_w, dim=0).T @ means)
+        out = torch.where(known.bool(), flat, torch.cat(filled))
+        return out.reshape(len(flat), *self.shape)
 
     @torch.no_grad()
     def sample(self, n: int, mean: bool = False, generator=None) -> torch.Tensor:

@@ -32,8 +32,15 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     myst_glue(name, value, display=display)
 
 
-def markdown_table(rows: dict[str, dict[str, float]], columns: list[str], digits: int = 3):
+def markdown_table(
+    rows: dict[str, dict[str, float]],
+    columns: list[str],
+    digits: int = 3,
+    index_name: str = "model",
+):
     """A Markdown table (an IPython ``Markdown`` object) of named rows of numbers.
+
+    ``index_name`` heads the column of row names.
 
     ``rows`` maps a row name to ``{column: value}``; missing or NaN values show as
     "–", infinite ones as "∞". In the book it renders as a table; in Jupyter too.
@@ -49,7 +56,7 @@ def markdown_table(rows: dict[str, dict[str, float]], columns: list[str], digits
             return "∞" if value > 0 else "-∞"
         return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
-    lines = ["| model | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    lines = [f"| {index_name} | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for name, row in rows.items():
         lines.append(f"| {name} | " + " | ".join(cell(row.get(c)) for c in columns) + " |")
     return Markdown("\n".join(lines))

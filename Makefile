@@ -20,7 +20,8 @@ export SELFSUP_PROGRESS ?= 0
 # Data the full profile downloads or converts stays inside the repository.
 export SELFSUP_DATA ?= $(CURDIR)/_build/data
 
-.PHONY: all setup book test test-unit test-chapters test-browser chromium lint clean
+.PHONY: all setup book test test-unit test-chapters test-browser test-isolation bench-smoke \
+	bench homework chromium lint clean
 
 all: book
 
@@ -61,7 +62,7 @@ chromium:
 	fi
 
 test-unit: setup
-	$(PY) -m pytest tests -m "not browser" -q -p no:cacheprovider
+	$(PY) -m pytest tests -m "not browser and not isolation" -q -p no:cacheprovider
 
 test-chapters: setup
 	$(PY) -m pytest --nbval-lax chapters -q -p no:cacheprovider
@@ -69,7 +70,25 @@ test-chapters: setup
 test-browser: setup chromium
 	SELFSUP_CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests -m browser -q -p no:cacheprovider
 
-test: test-unit test-chapters book test-browser
+# Colab isolation: each chapter alone in an empty folder, on a kernel from a fresh venv
+# holding only the built wheel and its declared dependencies (tests/test_isolation.py).
+test-isolation: setup
+	$(PY) -m pytest tests -m isolation -q -p no:cacheprovider
+
+# Every benchmark comparison once on tiny inputs (no timing is asserted).
+bench-smoke: setup
+	$(PY) benchmarks/run.py --smoke
+
+# The full benchmark report (benchmarks/results.{json,md,png}; several minutes).
+bench: setup
+	$(PY) benchmarks/run.py
+
+# A homework kit with every exercise, in _build/homework.
+homework: setup
+	rm -rf _build/homework
+	$(PY) -m selfsup.homework build _build/homework
+
+test: test-unit bench-smoke test-chapters book test-browser test-isolation
 
 lint: setup
 	$(VENV)/bin/ruff check selfsup tests conftest.py book/_ext

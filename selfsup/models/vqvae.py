@@ -100,14 +100,15 @@ class VectorQuantizer(nn.Module):
         codes = self.codebook[indices]
         commitment = F.mse_loss(flat, codes.detach())
         codebook_loss = flat.new_zeros(()) if self.ema else F.mse_loss(codes, flat.detach())
-        one_hot = F.one_hot(indices, self.num_codes).type(flat.dtype)
-        frequency = one_hot.mean(0)
+        # Counts by bincount, not a (N, K) one-hot matrix: K times less memory traffic.
+        counts = torch.bincount(indices, minlength=self.num_codes).to(flat.dtype)
+        frequency = counts / len(flat)
         perplexity = torch.exp(-(frequency * torch.log(frequency + 1e-10)).sum())
         if self.training:
             with torch.no_grad():
                 self.usage.mul_(self.decay).add_((1 - self.decay) * frequency)
                 if self.ema:
-                    self._ema_update(flat.detach(), one_hot)
+                    self._ema_update(flat.detach(), indices, counts)
                 if self.restart_dead:
                     self._restart(flat.detach())
         quantized = flat + (codes - flat).detach()  # straight-through
@@ -120,9 +121,10 @@ class VectorQuantizer(nn.Module):
             perplexity,
         )
 
-    def _ema_update(self, flat: torch.Tensor, one_hot: torch.Tensor) -> None:
-        self.ema_count.mul_(self.decay).add_((1 - self.decay) * one_hot.sum(0))
-        self.ema_sum.mul_(self.decay).add_((1 - self.decay) * one_hot.T @ flat)
+    def _ema_update(self, flat: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor) -> None:
+        sums = torch.zeros_like(self.ema_sum).index_add_(0, indices, flat)  # per-code sums
+        self.ema_count.mul_(self.decay).add_((1 - self.decay) * counts)
+        self.ema_sum.mul_(self.decay).add_((1 - self.decay) * sums)
         n = self.ema_count.sum()
         smoothed = (self.ema_count + self.eps) / (n + self.num_codes * self.eps) * n  # Laplace
         self.codebook.copy_(self.ema_sum / smoothed[:, None])

@@ -1,0 +1,103 @@
+"""Every chapter runs as it would in Colab: alone, with only the installed package.
+
+For each chapter: convert it to ``.ipynb``, copy it alone into an empty folder, and
+execute it with nbclient on a kernel from a fresh virtual environment that holds only
+the built wheel of ``selfsup``, the dependencies its ``pyproject.toml`` declares
+(pinned to the tested versions of requirements.txt) and ``ipykernel``. A chapter that
+reads a repository file, imports an undeclared package or relies on a cache the
+repository built fails here.
+
+Slow (a venv and every chapter): ``make test-isolation``, marked ``isolation``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "chapters").glob("*.md"))
+KERNEL = "selfsup-isolated"
+
+pytestmark = pytest.mark.isolation
+
+
+def _pip(python: Path, *args: str) -> None:
+    subprocess.run([str(python), "-m", "pip", "--disable-pip-version-check", "-q", *args],
+                   check=True)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def isolated_kernel(tmp_path_factory):
+    """A venv with the wheel, its declared dependencies and ipykernel; its kernel spec
+    lives inside it, found through JUPYTER_PATH."""
+    base = tmp_path_factory.mktemp("isolated")
+    wheels = base / "wheel"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(wheels), str(ROOT)],
+        check=True,
+    )  # fmt: skip
+    (wheel,) = wheels.glob("selfsup-*.whl")
+    env_dir = base / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    # The constraints pin what is installed to the tested versions (and keep the CPU
+    # torch); they add nothing the wheel does not declare.
+    _pip(python, "install", "-c", str(ROOT / "requirements.txt"), str(wheel), "ipykernel")
+    subprocess.run(
+        [str(python), "-m", "ipykernel", "install", "--prefix", str(env_dir), "--name", KERNEL],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    installed = subprocess.run(
+        [str(python), "-c", "import selfsup, sys; print(selfsup.__file__)"],
+        check=True, capture_output=True, text=True, cwd=base,
+    ).stdout  # fmt: skip
+    assert str(env_dir) in installed, f"selfsup must come from the venv, got {installed}"
+    return env_dir
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
+def test_chapter_runs_alone_with_only_the_installed_package(chapter, isolated_kernel, tmp_path):
+    import jupytext
+    import nbformat
+    from nbclient import NotebookClient
+
+    folder = tmp_path / "colab"
+    folder.mkdir()
+    notebook = folder / f"{chapter.stem}.ipynb"
+    nbformat.write(jupytext.read(chapter), notebook)
+    assert [p.name for p in folder.iterdir()] == [notebook.name]
+    env = {
+        "JUPYTER_PATH": str(isolated_kernel / "share" / "jupyter"),
+        "SELFSUP_DATA": str(tmp_path / "data"),  # no cache from the repository
+        "SELFSUP_PROFILE": "quick",
+        "SELFSUP_PROGRESS": "0",
+        "PYTHONPATH": "",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+        client = NotebookClient(
+            nb, timeout=600, kernel_name=KERNEL, resources={"metadata": {"path": str(folder)}}
+        )
+        client.execute()
+        python = client.km.kernel_spec.argv[0]
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    assert str(isolated_kernel) in python, f"the kernel ran {python}, not the isolated venv"
+    errors = [
+        out for cell in nb.cells if cell.cell_type == "code"
+        for out in cell.get("outputs", []) if out.get("output_type") == "error"
+    ]  # fmt: skip
+    assert not errors

@@ -8,7 +8,9 @@ in a fresh temporary folder, as it would in an empty Colab session.
 
 from __future__ import annotations
 
+import os
 import tempfile
+import time
 from pathlib import Path
 from unittest import mock
 
@@ -28,9 +30,11 @@ if nbval_plugin is not None:
             notebook = jupytext.read(self.path)
             # nbval reads the file with nbformat.read; hand it the jupytext notebook.
             with mock.patch.object(nbval_plugin.nbformat, "read", return_value=notebook):
-                yield from super().collect()
+                self._cells = list(super().collect())
+            yield from self._cells
 
         def setup(self):
+            self._started = time.perf_counter()
             # Run in an empty folder: a chapter may use only what it writes itself.
             self._workdir = tempfile.TemporaryDirectory(prefix=f"selfsup-{self.path.stem}-")
             start_kernel = nbval_plugin.RunningKernel
@@ -44,6 +48,24 @@ if nbval_plugin is not None:
         def teardown(self):
             super().teardown()
             self._workdir.cleanup()
+            folder = os.environ.get("SELFSUP_EXECUTED_NOTEBOOKS")
+            if folder:  # the CUDA workflow uploads these
+                self._save(Path(folder), time.perf_counter() - self._started)
+
+        def _save(self, folder: Path, seconds: float) -> None:
+            """Write the executed notebook (outputs from nbval's run) and its wall time."""
+            import json
+
+            import nbformat
+
+            folder.mkdir(parents=True, exist_ok=True)
+            for item in self._cells:
+                item.cell.outputs = item.test_outputs or []
+            nbformat.write(self.nb, folder / f"{self.path.stem}.ipynb")
+            times = folder / "times.json"
+            record = json.loads(times.read_text()) if times.exists() else {}
+            record[self.path.stem] = round(seconds, 1)
+            times.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def _is_chapter(path: Path) -> bool:

@@ -13,6 +13,7 @@ Slow (a venv and every chapter): ``make test-isolation``, marked ``isolation``.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -37,10 +38,16 @@ def isolated_kernel(tmp_path_factory):
     """A venv with the wheel, its declared dependencies and ipykernel; its kernel spec
     lives inside it, found through JUPYTER_PATH."""
     base = tmp_path_factory.mktemp("isolated")
+    # Build from a copy of what the sdist holds, so the checkout gets no build/ folder.
+    source = base / "source"
+    shutil.copytree(ROOT / "selfsup", source / "selfsup",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    for name in ["pyproject.toml", "README.md"]:
+        shutil.copy(ROOT / name, source / name)
     wheels = base / "wheel"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(wheels), str(ROOT)],
+         "-w", str(wheels), str(source)],
         check=True,
     )  # fmt: skip
     (wheel,) = wheels.glob("selfsup-*.whl")
@@ -87,8 +94,10 @@ def test_chapter_runs_alone_with_only_the_installed_package(chapter, isolated_ke
         client = NotebookClient(
             nb, timeout=600, kernel_name=KERNEL, resources={"metadata": {"path": str(folder)}}
         )
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        python = KernelSpecManager().get_kernel_spec(KERNEL).argv[0]
         client.execute()
-        python = client.km.kernel_spec.argv[0]
     finally:
         for key, value in saved.items():
             if value is None:

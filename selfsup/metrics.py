@@ -80,7 +80,9 @@ def _features(x, name: str) -> np.ndarray:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2 or len(arr) < 2:
         raise ValueError(f"{name} must have shape (n, f) with n >= 2, got {arr.shape}")
-    if not np.isfinite(arr).all():
+    # A NaN or inf makes the sum non-finite: one cheap pass, the full check only then
+    # (a finite sum can also overflow, so the full check decides).
+    if not np.isfinite(arr.sum()) and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf")
     return arr
 
@@ -136,14 +138,16 @@ def _sqrtm_psd(m: np.ndarray) -> np.ndarray:
     return (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
 
 
-def _cov(x: np.ndarray) -> np.ndarray:
-    """Unbiased covariance ``(f, f)`` of ``(n, f)`` rows. BLAS's symmetric rank-k
-    update computes one triangle of ``X^T X``: half the work of ``np.cov``."""
+def _mean_cov(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(f,)`` and unbiased covariance ``(f, f)`` of ``(n, f)`` rows. BLAS's
+    symmetric rank-k update computes one triangle of ``X^T X``: half the work of
+    ``np.cov``."""
     from scipy.linalg.blas import dsyrk
 
-    centred = x - x.mean(0)
+    mean = x.mean(0)
+    centred = x - mean
     upper = dsyrk(1.0 / (len(x) - 1), centred.T)  # centred.T is Fortran-ordered: no copy
-    return np.triu(upper) + np.triu(upper, 1).T
+    return mean, np.triu(upper) + np.triu(upper, 1).T
 
 
 def fid(feats_a, feats_b) -> float:
@@ -156,8 +160,7 @@ def fid(feats_a, feats_b) -> float:
     """
     a, b = _pair(feats_a, feats_b)
     # BEGIN SOLUTION
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = _cov(a), _cov(b)
+    (mu_a, cov_a), (mu_b, cov_b) = _mean_cov(a), _mean_cov(b)
     # The eigenvalues of S_a^1/2 S_b S_a^1/2 are those of L^T S_b L for any factor
     # S_a = L L^T: a Cholesky factor is cheaper than the symmetric square root.
     try:

@@ -120,7 +120,6 @@ def bench_flows(smoke: bool, rounds: int):
     import normflows as nf
     from sklearn.datasets import make_moons
 
-    from selfsup.models.autoencoder import mlp
     from selfsup.models.flows import AffineCoupling, Flow
 
     n, batch, hidden = (512, 128, (16, 16)) if smoke else (8192, 256, (64, 64))
@@ -175,7 +174,6 @@ def bench_flows(smoke: bool, rounds: int):
 
     ours = lambda: epoch(ours_model(), lambda m, b: m.loss(b))  # noqa: E731
     peer = lambda: epoch(peer_model(), lambda m, b: m.forward_kld(b))  # noqa: E731
-    del mlp
     return compare(
         "RealNVP, 8 couplings, one epoch on moons",
         ours,

@@ -20,8 +20,8 @@ export SELFSUP_PROGRESS ?= 0
 # Data the full profile downloads or converts stays inside the repository.
 export SELFSUP_DATA ?= $(CURDIR)/_build/data
 
-.PHONY: all setup book test test-unit test-chapters test-browser test-isolation bench-smoke \
-	bench homework chromium lint clean
+.PHONY: all setup book test test-unit test-chapters test-browser test-isolation test-full-smoke \
+	bench-smoke bench homework chromium lint clean
 
 all: book
 
@@ -62,7 +62,7 @@ chromium:
 	fi
 
 test-unit: setup
-	$(PY) -m pytest tests -m "not browser and not isolation" -q -p no:cacheprovider
+	$(PY) -m pytest tests -m "not browser and not isolation and not fullsmoke" -q -p no:cacheprovider
 
 test-chapters: setup
 	$(PY) -m pytest --nbval-lax chapters -q -p no:cacheprovider
@@ -74,6 +74,11 @@ test-browser: setup chromium
 # holding only the built wheel and its declared dependencies (tests/test_isolation.py).
 test-isolation: setup
 	$(PY) -m pytest tests -m isolation -q -p no:cacheprovider
+
+# The full profile's code paths on the CPU: every chapter on an MNIST subset with the
+# quick sizes, claim checks left out (tests/test_full_profile.py).
+test-full-smoke: setup
+	$(PY) -m pytest tests -m fullsmoke -q -p no:cacheprovider -s
 
 # Every benchmark comparison once on tiny inputs (no timing is asserted).
 bench-smoke: setup
@@ -88,7 +93,7 @@ homework: setup
 	rm -rf _build/homework
 	$(PY) -m selfsup.homework build _build/homework
 
-test: test-unit bench-smoke test-chapters book test-browser test-isolation
+test: test-unit bench-smoke test-chapters book test-browser test-isolation test-full-smoke
 
 lint: setup
 	$(VENV)/bin/ruff check selfsup tests conftest.py book/_ext

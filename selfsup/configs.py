@@ -7,8 +7,9 @@ configuration on random 28x28 tensors on the CPU (``tests/test_configs.py``).
 
 Each function takes the :class:`selfsup.data.ImageData` of the profile (its
 ``shape`` and ``levels``) and returns an untrained model; ``profile`` overrides
-:func:`selfsup.runtime.profile`. The training lengths stay in the chapters, with
-``runtime.budget``.
+:func:`selfsup.runtime.profile`. The full profile's smoke check
+(``SELFSUP_SMOKE=1``) builds the quick sizes for its 28x28 images. The training
+lengths stay in the chapters, with ``runtime.budget``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def _pick(profile: str | None, quick, full):
     chosen = runtime.profile() if profile is None else profile
     if chosen not in ("quick", "full"):
         raise ValueError(f"profile must be 'quick' or 'full', got {profile!r}")
+    if profile is None and runtime.smoke():
+        return quick
     return quick if chosen == "quick" else full
 
 

@@ -12,6 +12,14 @@ The *profile* decides how much compute a chapter spends:
   2-core CPU (small data, small models, short training).
 - ``"full"``: the default with CUDA, or ``SELFSUP_PROFILE=full``. Bigger data
   (MNIST where a chapter uses images), bigger models, better numbers.
+
+``SELFSUP_SMOKE=1`` with the full profile is a check of the full profile's *code
+paths* on a CPU: the full profile's data (MNIST, 28x28, cut to
+:data:`SMOKE_TRAIN` and :data:`SMOKE_TEST` images) with the quick profile's model
+sizes and training lengths. Its numbers mean nothing; ``tests/test_full_profile.py``
+runs every chapter this way without the chapters' claim checks, which hold only for
+trained models. Training runs on :func:`device`: :func:`selfsup.train.fit` moves
+the model there and back.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import torch
 
 PROFILES = ("quick", "full")
 PROFILE_ENV = "SELFSUP_PROFILE"
+SMOKE_ENV = "SELFSUP_SMOKE"
+SMOKE_TRAIN, SMOKE_TEST = 256, 128
 # Environment variables through which a user chooses the number of CPU threads.
 THREAD_ENVS = ("SELFSUP_THREADS", "OMP_NUM_THREADS")
 
@@ -77,9 +87,20 @@ def profile() -> str:
     return value
 
 
+def smoke() -> bool:
+    """Whether ``SELFSUP_SMOKE`` asks for the full profile's smoke check (module doc)."""
+    raw = os.environ.get(SMOKE_ENV, "").strip().lower()
+    if raw not in ("", "0", "1", "true", "false"):
+        raise ValueError(f"{SMOKE_ENV}={raw!r} must be 0 or 1")
+    return raw in ("1", "true")
+
+
 def budget(*, quick: T, full: T) -> T:
-    """Pick a setting by profile: ``EPOCHS = budget(quick=30, full=300)``."""
-    return quick if profile() == "quick" else full
+    """Pick a setting by profile: ``EPOCHS = budget(quick=30, full=300)``.
+
+    The smoke check of the full profile (``SELFSUP_SMOKE=1``) takes the quick value.
+    """
+    return quick if profile() == "quick" or smoke() else full
 
 
 def configure_threads() -> int:
@@ -131,10 +152,12 @@ class Runtime:
     profile: str
     seed: int
     threads: int
+    smoke: bool = False
 
     def __str__(self) -> str:
         return (
-            f"selfsup runtime: device={self.device.type}, profile={self.profile}, "
+            f"selfsup runtime: device={self.device.type}, profile={self.profile}"
+            f"{' (smoke check: quick models on a subset)' if self.smoke else ''}, "
             f"seed={self.seed}, torch threads={self.threads}"
         )
 
@@ -142,4 +165,10 @@ class Runtime:
 def setup(seed: int = 0) -> Runtime:
     """Seed everything, set the CPU threads, and report device and profile."""
     threads = configure_threads()
-    return Runtime(device=device(), profile=profile(), seed=seed_everything(seed), threads=threads)
+    return Runtime(
+        device=device(),
+        profile=profile(),
+        seed=seed_everything(seed),
+        threads=threads,
+        smoke=smoke() and profile() == "full",
+    )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from . import runtime
 from .runtime import progress_enabled
 
 __all__ = ["History", "TrainingDiverged", "fit", "iterate_batches"]
@@ -126,7 +127,9 @@ def fit(
         patience: with ``val``, stop after this many epochs without a new best
             validation loss and restore the best weights.
         seed: seeds the shuffling.
-        device: where batches go; default: where the model's parameters are.
+        device: where training runs; default :func:`selfsup.runtime.device` (CUDA
+            when present). The model moves there for training and back to where its
+            parameters were afterwards, so a chapter's CPU tensors keep working.
         progress: show a tqdm bar; default: only when interactive
             (:func:`selfsup.runtime.progress_enabled`).
         schedule: ``"cosine"`` anneals the learning rate to zero over all steps;
@@ -149,8 +152,8 @@ def fit(
     train_t = _as_tensors(train, "train")
     val_t = _as_tensors(val, "val") if val is not None else None
     params = list(model.parameters())
-    if device is None:
-        device = params[0].device if params else torch.device("cpu")
+    home = params[0].device if params else torch.device("cpu")
+    device = torch.device(runtime.device() if device is None else device)
     if optimizer is None:
         if not params:
             raise ValueError("model has no parameters to train")
@@ -171,6 +174,7 @@ def fit(
 
         bar = tqdm(total=epochs, desc=type(model).__name__, unit="epoch")
     start = time.perf_counter()
+    model.to(device)
     try:
         for epoch in range(epochs):
             model.train()
@@ -205,6 +209,7 @@ def fit(
                 history.stopped_early = True
                 break
     finally:
+        model.to(home)
         if bar is not None:
             bar.close()
     if best_state is not None:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import runtime
 from ..runtime import progress_enabled
 from ..train import TrainingDiverged
 from .autoencoder import mlp
@@ -204,19 +205,25 @@ def train_gan(
     callback: Callable[[int, GAN], None] | None = None,
     callback_every: int = 100,
     max_abs_loss: float = 1e6,
+    device: torch.device | str | None = None,
 ) -> GANHistory:
     """Alternating best-response training: ``d_steps`` discriminator updates, then one
     generator update, ``steps`` times.
 
-    ``callback(step, gan)`` runs every ``callback_every`` generator steps (and at the
-    end). Stops with :class:`~selfsup.train.TrainingDiverged`, naming the step, if a
+    Training runs on ``device`` (default :func:`selfsup.runtime.device`); the GAN
+    goes back to where it was afterwards, and for every ``callback(step, gan)``, which
+    runs every ``callback_every`` generator steps (and at the end). Stops with :class:`~selfsup.train.TrainingDiverged`, naming the step, if a
     loss becomes NaN, infinite or larger than ``max_abs_loss`` in magnitude.
     """
     if not (isinstance(steps, int) and steps >= 1 and isinstance(d_steps, int) and d_steps >= 1):
         raise ValueError(f"steps and d_steps must be positive ints, got {steps!r} and {d_steps!r}")
     if not isinstance(data, torch.Tensor) or len(data) < batch_size:
         raise ValueError(f"data must be a tensor with at least batch_size={batch_size} examples")
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)  # draws on the CPU, moved to the device
+    params = list(gan.parameters())
+    home = params[0].device if params else torch.device("cpu")
+    device = torch.device(runtime.device() if device is None else device)
+    gp_generator = g if device.type == "cpu" else None
     opt_g = torch.optim.Adam(gan.generator.parameters(), lr=lr_g, betas=betas)
     opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=lr_d, betas=betas)
     history, loss = GANHistory(), gan.loss_name
@@ -236,24 +243,25 @@ def train_gan(
             )
         return v
 
+    def noise():
+        return torch.randn((batch_size, gan.generator.latent_dim), generator=g).to(device)
+
     start = time.perf_counter()
-    gan.train()
+    gan.to(device).train()
     try:
         for step in range(steps):
             for _ in range(d_steps):
-                real = data[torch.randint(len(data), (batch_size,), generator=g)]
-                z = torch.randn((batch_size, gan.generator.latent_dim), generator=g)
-                fake = gan.generator(z).detach()
+                real = data[torch.randint(len(data), (batch_size,), generator=g)].to(device)
+                fake = gan.generator(noise()).detach()
                 loss_d = d_loss(gan.discriminator(real), gan.discriminator(fake), loss)
                 if gan.gp_weight > 0:
                     loss_d = loss_d + gan.gp_weight * gradient_penalty(
-                        gan.discriminator, real.float(), fake, g
+                        gan.discriminator, real.float(), fake, gp_generator
                     )
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 opt_d.step()
-            z = torch.randn((batch_size, gan.generator.latent_dim), generator=g)
-            loss_g = g_loss(gan.discriminator(gan.generator(z)), loss)
+            loss_g = g_loss(gan.discriminator(gan.generator(noise())), loss)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
@@ -262,10 +270,11 @@ def train_gan(
             if bar is not None:
                 bar.update(1)
             if callback is not None and ((step + 1) % callback_every == 0 or step == steps - 1):
-                gan.eval()
+                gan.to(home).eval()
                 callback(step + 1, gan)
-                gan.train()
+                gan.to(device).train()
     finally:
+        gan.to(home)
         if bar is not None:
             bar.close()
     gan.eval()

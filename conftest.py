@@ -31,6 +31,10 @@ if nbval_plugin is not None:
             # nbval reads the file with nbformat.read; hand it the jupytext notebook.
             with mock.patch.object(nbval_plugin.nbformat, "read", return_value=notebook):
                 self._cells = list(super().collect())
+            for item in self._cells:
+                # nbval waits 5 s for a cell's output messages after its reply; on a busy
+                # 2-core machine the kernel's IOPub thread can take longer to flush them.
+                item.output_timeout = 60
             yield from self._cells
 
         def setup(self):

@@ -107,7 +107,7 @@ class Autoencoder(nn.Module):
         if not (isinstance(latent_dim, int) and 1 <= latent_dim):
             raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}")
         widths = [] if linear else [int(h) for h in hidden]
-        self.latent_dim = latent_dim
+        self.latent_dim, self.hidden = latent_dim, tuple(widths)
         self.encoder = mlp([d, *widths, latent_dim])
         self.decoder = mlp([latent_dim, *widths[::-1], d])
 

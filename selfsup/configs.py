@@ -60,13 +60,18 @@ def hvae(data: ImageData, free_bits: float = 0.0, profile: str | None = None) ->
     )  # fmt: skip
 
 
-def vqvae(data: ImageData, profile: str | None = None, **quantizer) -> nn.Module:
-    """A VQ-VAE; the full profile downsamples 28x28 to a 7x7 grid of codes."""
+def vqvae(
+    data: ImageData, num_codes: int | None = None, profile: str | None = None, **quantizer
+) -> nn.Module:
+    """A VQ-VAE; the full profile downsamples 28x28 to a 7x7 grid of codes.
+
+    ``num_codes`` overrides the profile's codebook size (64 quick, 512 full).
+    """
     from selfsup.models.vqvae import VQVAE
 
-    num_codes, width, down = _pick(profile, (64, 64, 1), (512, 128, 2))
+    codes, width, down = _pick(profile, (64, 64, 1), (512, 128, 2))
     return VQVAE(
-        data.shape, num_codes=num_codes, code_dim=16, levels=data.levels, width=width,
+        data.shape, num_codes=num_codes or codes, code_dim=16, levels=data.levels, width=width,
         downsample=down, **quantizer,
     )  # fmt: skip
 

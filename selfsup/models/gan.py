@@ -54,6 +54,7 @@ class Generator(nn.Module):
     ):
         super().__init__()
         self.latent_dim, self.shape, self.image = latent_dim, tuple(shape), image
+        self.hidden = tuple(int(h) for h in hidden)
         self.net = mlp([latent_dim, *hidden, math.prod(self.shape)])
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

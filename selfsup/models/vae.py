@@ -104,6 +104,7 @@ class VAE(nn.Module):
             beta,
         )
         widths = [int(h) for h in hidden]
+        self.hidden = tuple(widths)
         out = self.d * levels if likelihood == "categorical" else self.d
         self.encoder = mlp([self.d, *widths, 2 * latent_dim])
         self.decoder = mlp([latent_dim, *widths[::-1], out])

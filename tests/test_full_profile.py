@@ -16,7 +16,6 @@ Slow (every chapter): ``make test-full-smoke``, marked ``fullsmoke``.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -41,26 +40,19 @@ def without_claims(notebook):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
-def test_chapter_runs_in_the_full_profile(chapter, tmp_path):
+def test_chapter_runs_in_the_full_profile(chapter, tmp_path, monkeypatch):
     import jupytext
     from nbclient import NotebookClient
 
     notebook, _ = without_claims(jupytext.read(chapter))
-    env = {"SELFSUP_PROFILE": "full", "SELFSUP_SMOKE": "1", "SELFSUP_PROGRESS": "0"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    for key, value in {"SELFSUP_PROFILE": "full", "SELFSUP_SMOKE": "1",
+                       "SELFSUP_PROGRESS": "0"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)  # the kernel inherits them; undone after the test
     start = time.perf_counter()
-    try:
-        NotebookClient(
-            notebook, timeout=900, kernel_name="python3",
-            resources={"metadata": {"path": str(tmp_path)}},
-        ).execute()  # fmt: skip
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    NotebookClient(
+        notebook, timeout=900, kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()  # fmt: skip
     print(f"{chapter.stem}: {time.perf_counter() - start:.1f} s")
     printed = "".join(
         out.get("text", "") for cell in notebook.cells if cell.cell_type == "code"

@@ -12,7 +12,6 @@ Slow (a venv and every chapter): ``make test-isolation``, marked ``isolation``.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -70,7 +69,9 @@ def isolated_kernel(tmp_path_factory):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
-def test_chapter_runs_alone_with_only_the_installed_package(chapter, isolated_kernel, tmp_path):
+def test_chapter_runs_alone_with_only_the_installed_package(
+    chapter, isolated_kernel, tmp_path, monkeypatch
+):
     import jupytext
     import nbformat
     from nbclient import NotebookClient
@@ -87,23 +88,16 @@ def test_chapter_runs_alone_with_only_the_installed_package(chapter, isolated_ke
         "SELFSUP_PROGRESS": "0",
         "PYTHONPATH": "",
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        nb = nbformat.read(notebook, as_version=4)
-        client = NotebookClient(
-            nb, timeout=600, kernel_name=KERNEL, resources={"metadata": {"path": str(folder)}}
-        )
-        from jupyter_client.kernelspec import KernelSpecManager
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)  # the kernel inherits them; undone after the test
+    nb = nbformat.read(notebook, as_version=4)
+    client = NotebookClient(
+        nb, timeout=600, kernel_name=KERNEL, resources={"metadata": {"path": str(folder)}}
+    )
+    from jupyter_client.kernelspec import KernelSpecManager
 
-        python = KernelSpecManager().get_kernel_spec(KERNEL).argv[0]
-        client.execute()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    python = KernelSpecManager().get_kernel_spec(KERNEL).argv[0]
+    client.execute()
     assert str(isolated_kernel) in python, f"the kernel ran {python}, not the isolated venv"
     errors = [
         out for cell in nb.cells if cell.cell_type == "code"

@@ -35,12 +35,19 @@ import torch
 
 PROFILES = ("quick", "full")
 PROFILE_ENV = "SELFSUP_PROFILE"
+SEED_ENV = "SELFSUP_SEED"
+# Seeds of the independent streams of one run: stream k of run seed s is s * STREAMS + k,
+# so seed 0 keeps stream k at k and two runs' streams never overlap (k < STREAMS).
+STREAMS = 1000
 SMOKE_ENV = "SELFSUP_SMOKE"
 SMOKE_TRAIN, SMOKE_TEST = 256, 128
 # Environment variables through which a user chooses the number of CPU threads.
 THREAD_ENVS = ("SELFSUP_THREADS", "OMP_NUM_THREADS")
 
 T = TypeVar("T")
+
+# The seed of the last setup() in this process: the base of derived_seed().
+_run_seed = 0
 
 
 def device() -> torch.device:
@@ -67,6 +74,47 @@ def seed_everything(seed: int = 0) -> int:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
+    return seed
+
+
+def seed_from_env(default: int) -> int:
+    """The run's seed: ``SELFSUP_SEED`` when set (the seed sweep, CI), else ``default``."""
+    raw = os.environ.get(SEED_ENV, "").strip()
+    if not raw:
+        return default
+    try:
+        seed = int(raw)
+    except ValueError:
+        raise ValueError(f"{SEED_ENV}={raw!r} must be a non-negative integer, e.g. 1") from None
+    if not 0 <= seed < 2**32 // STREAMS:
+        raise ValueError(f"{SEED_ENV}={raw!r} must be in [0, {2**32 // STREAMS})")
+    return seed
+
+
+def derived_seed(stream: int = 0) -> int:
+    """The seed of draw number ``stream`` of this run (data, initialisation, sampling).
+
+    It is ``seed * STREAMS + stream`` for the seed of the last :func:`setup`: with seed 0
+    it is ``stream`` itself, and another seed moves every stream at once, so a chapter
+    that takes all its seeds from here follows ``SELFSUP_SEED`` everywhere.
+    """
+    if isinstance(stream, bool) or not isinstance(stream, (int, np.integer)):
+        raise ValueError(f"stream must be an integer, got {stream!r}")
+    if not 0 <= stream < STREAMS:
+        raise ValueError(f"stream must be in [0, {STREAMS}), got {stream}")
+    return _run_seed * STREAMS + int(stream)
+
+
+def generator(stream: int = 0) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded with :func:`derived_seed` of ``stream``."""
+    return torch.Generator().manual_seed(derived_seed(stream))
+
+
+def manual_seed(stream: int = 0) -> int:
+    """Seed torch's global generator with :func:`derived_seed` of ``stream`` (model
+    initialisation, dropout); returns the seed used."""
+    seed = derived_seed(stream)
+    torch.manual_seed(seed)
     return seed
 
 
@@ -154,6 +202,18 @@ class Runtime:
     threads: int
     smoke: bool = False
 
+    def derived_seed(self, stream: int = 0) -> int:
+        """:func:`derived_seed` for this run."""
+        return derived_seed(stream)
+
+    def generator(self, stream: int = 0) -> torch.Generator:
+        """:func:`generator` for this run."""
+        return generator(stream)
+
+    def manual_seed(self, stream: int = 0) -> int:
+        """:func:`manual_seed` for this run."""
+        return manual_seed(stream)
+
     def __str__(self) -> str:
         return (
             f"selfsup runtime: device={self.device.type}, profile={self.profile}"
@@ -162,13 +222,28 @@ class Runtime:
         )
 
 
-def setup(seed: int = 0) -> Runtime:
-    """Seed everything, set the CPU threads, and report device and profile."""
+def setup(seed: int = 0, *, quiet: bool = False) -> Runtime:
+    """Seed everything, set the CPU threads, and report device, profile and seed.
+
+    ``SELFSUP_SEED`` overrides ``seed`` (the seed sweep of the claims appendix runs
+    every chapter under seeds 0-4 this way); the seed used is printed unless
+    ``quiet``. Every later :func:`derived_seed`, :func:`generator` and
+    :func:`manual_seed` derives from it, and so do the shuffling of
+    :func:`selfsup.train.fit` and :func:`selfsup.models.gan.train_gan` by default.
+    """
+    global _run_seed
     threads = configure_threads()
-    return Runtime(
+    seed = seed_everything(seed_from_env(seed))
+    if seed >= 2**32 // STREAMS:
+        raise ValueError(f"seed must be below {2**32 // STREAMS}, got {seed}")
+    _run_seed = seed
+    rt = Runtime(
         device=device(),
         profile=profile(),
-        seed=seed_everything(seed),
+        seed=seed,
         threads=threads,
         smoke=smoke() and profile() == "full",
     )
+    if not quiet:
+        print(rt)
+    return rt

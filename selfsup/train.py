@@ -108,7 +108,7 @@ def fit(
     batch_size: int = 128,
     weight_decay: float = 0.0,
     patience: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     device: torch.device | str | None = None,
     progress: bool | None = None,
     optimizer: torch.optim.Optimizer | None = None,
@@ -126,7 +126,8 @@ def fit(
         batch_size: examples per step.
         patience: with ``val``, stop after this many epochs without a new best
             validation loss and restore the best weights.
-        seed: seeds the shuffling.
+        seed: seeds the shuffling; default :func:`selfsup.runtime.derived_seed` (0 unless
+            ``runtime.setup`` chose another seed, e.g. through ``SELFSUP_SEED``).
         device: where training runs; default :func:`selfsup.runtime.device` (CUDA
             when present). The model moves there for training and back to where its
             parameters were afterwards, so a chapter's CPU tensors keep working.
@@ -164,7 +165,7 @@ def fit(
     if schedule == "cosine":
         steps = epochs * math.ceil(len(train_t[0]) / batch_size)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(runtime.derived_seed() if seed is None else seed)
     history = History()
     best_state, best_val, waited = None, math.inf, 0
     show = progress_enabled() if progress is None else progress

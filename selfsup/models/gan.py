@@ -201,7 +201,7 @@ def train_gan(
     lr_g: float = 2e-4,
     lr_d: float = 2e-4,
     betas=(0.5, 0.9),
-    seed: int = 0,
+    seed: int | None = None,
     progress: bool | None = None,
     callback: Callable[[int, GAN], None] | None = None,
     callback_every: int = 100,
@@ -220,7 +220,8 @@ def train_gan(
         raise ValueError(f"steps and d_steps must be positive ints, got {steps!r} and {d_steps!r}")
     if not isinstance(data, torch.Tensor) or len(data) < batch_size:
         raise ValueError(f"data must be a tensor with at least batch_size={batch_size} examples")
-    g = torch.Generator().manual_seed(seed)  # draws on the CPU, moved to the device
+    # Draws on the CPU, moved to the device; the default seed follows runtime.setup.
+    g = torch.Generator().manual_seed(runtime.derived_seed() if seed is None else seed)
     params = list(gan.parameters())
     home = params[0].device if params else torch.device("cpu")
     device = torch.device(runtime.device() if device is None else device)

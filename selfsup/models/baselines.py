@@ -96,9 +96,17 @@ class GaussianMixture(_SklearnDensity):
     """A mixture of ``k`` full-covariance Gaussians fitted by EM (scikit-learn)."""
 
     def __init__(
-        self, n_components: int = 1, reg_covar: float = 1e-6, seed: int = 0, max_iter: int = 500
+        self,
+        n_components: int = 1,
+        reg_covar: float = 1e-6,
+        seed: int | None = None,
+        max_iter: int = 500,
     ):
+        """``seed`` seeds EM's initialisation; default :func:`selfsup.runtime.derived_seed`
+        (0 unless ``runtime.setup`` chose another seed)."""
         from sklearn.mixture import GaussianMixture as _GMM
+
+        from .. import runtime
 
         if not (isinstance(n_components, int) and n_components >= 1):
             raise ValueError(f"n_components must be a positive int, got {n_components!r}")
@@ -108,7 +116,7 @@ class GaussianMixture(_SklearnDensity):
             n_components,
             covariance_type="full",
             reg_covar=reg_covar,
-            random_state=seed,
+            random_state=runtime.derived_seed() if seed is None else seed,
             max_iter=max_iter,
         )
 

@@ -1,0 +1,258 @@
+"""The seed sweep behind the claims appendix (``make claims``).
+
+Runs every chapter in the quick profile under ``SELFSUP_SEED`` = 0..4 (non-strict, so
+a failed claim is recorded, not raised), collects every :func:`selfsup.notebook.claim`
+each run states, and writes
+
+- ``benchmarks/claims.json``: per chapter and seed, the wall time, the claims (value,
+  comparison, threshold, verdict, margin) and any cell error;
+- ``benchmarks/claims.md``: the table that ``book/claims.md`` shows.
+
+Usage::
+
+    python benchmarks/claims.py                      # every chapter, seeds 0-4, 2 jobs
+    python benchmarks/claims.py --chapters flows vae --seeds 0 3
+    python benchmarks/claims.py --report             # rewrite claims.md from the JSON
+
+Runs of a subset are merged into the existing JSON, so a sweep can be redone chapter
+by chapter. A run on a GPU (``--profile full``) fills the "full profile" column.
+Each run executes the chapter alone in an empty folder with nbclient, one torch thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted(p.stem for p in (ROOT / "chapters").glob("*.md"))
+JSON = ROOT / "benchmarks" / "claims.json"
+MD = ROOT / "benchmarks" / "claims.md"
+SEEDS = [0, 1, 2, 3, 4]
+
+
+def run_one(chapter: str, seed: int, profile: str, out: Path) -> None:
+    """Execute one chapter under one seed (in this process) and write its record."""
+    import jupytext
+    from nbclient import NotebookClient
+
+    notebook = jupytext.read(ROOT / "chapters" / f"{chapter}.md")
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"claims-{chapter}-") as work:
+        log = Path(work) / "claims.jsonl"
+        os.environ.update(
+            SELFSUP_SEED=str(seed), SELFSUP_PROFILE=profile, SELFSUP_STRICT="0",
+            SELFSUP_CLAIMS_LOG=str(log), SELFSUP_PROGRESS="0",
+        )  # fmt: skip
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        NotebookClient(
+            notebook, timeout=1800, kernel_name="python3", allow_errors=True,
+            resources={"metadata": {"path": work}},
+        ).execute()  # fmt: skip
+        claims = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    errors = [
+        f"{o.get('ename')}: {o.get('evalue')}"[:500]
+        for cell in notebook.cells if cell.cell_type == "code"
+        for o in cell.get("outputs", []) if o.get("output_type") == "error"
+    ]  # fmt: skip
+    record = {"seconds": round(time.perf_counter() - start, 1), "claims": claims, "errors": errors}
+    out.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def sweep(chapters: list[str], seeds: list[int], profile: str, jobs: int) -> dict:
+    """Run every (chapter, seed) in a child process, ``jobs`` at a time."""
+    results: dict = {}
+    tmp = Path(tempfile.mkdtemp(prefix="selfsup-claims-"))
+
+    def one(job):
+        chapter, seed = job
+        out = tmp / f"{chapter}-{seed}.json"
+        cmd = [sys.executable, __file__, "--one", chapter, str(seed), str(out), "--profile", profile]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0 or not out.exists():
+            record = {"seconds": None, "claims": [], "errors": [proc.stderr[-2000:]]}
+        else:
+            record = json.loads(out.read_text())
+        bad = sum(c["verdict"] == "fails" for c in record["claims"])
+        print(f"{chapter:15s} seed {seed}: {record['seconds']} s, "
+              f"{len(record['claims'])} claims, {bad} failed, {len(record['errors'])} errors",
+              flush=True)  # fmt: skip
+        return chapter, seed, record
+
+    jobs_list = [(c, s) for c in chapters for s in seeds]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for chapter, seed, record in pool.map(one, jobs_list):
+            results.setdefault(chapter, {})[str(seed)] = record
+    return results
+
+
+def merge(results: dict, profile: str) -> dict:
+    """Merge new runs into the committed JSON (quick runs by seed, full runs apart)."""
+    doc = json.loads(JSON.read_text()) if JSON.exists() else {"chapters": {}}
+    key = "seeds" if profile == "quick" else "full"
+    for chapter, runs in results.items():
+        entry = doc["chapters"].setdefault(chapter, {"seeds": {}, "full": {}})
+        entry.setdefault(key, {}).update(runs)
+        entry[key] = dict(sorted(entry[key].items()))
+    doc["chapters"] = {c: doc["chapters"][c] for c in CHAPTERS if c in doc["chapters"]}
+    doc["machine"] = f"{platform.processor() or platform.machine()}, {_cpu_name()}"
+    doc["date"] = date.today().isoformat()
+    import torch
+
+    doc["torch"] = torch.__version__
+    return doc
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.platform()
+
+
+def _key(record: dict) -> str:
+    return record["statement"]
+
+
+def _numbers(runs: dict) -> dict[str, list]:
+    """Statement -> the claim records of each run, in the order the chapter states them."""
+    table: dict[str, list] = {}
+    for seed, run in runs.items():
+        seen: dict[str, int] = {}
+        for c in run["claims"]:
+            name = _key(c)
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:
+                name = f"{name} [{seen[name]}]"
+            table.setdefault(name, []).append((int(seed), c))
+    return table
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, bool):
+        return "✓" if x else "✗"
+    if isinstance(x, float) and math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    if isinstance(x, float) and math.isnan(x):
+        return "NaN"
+    return f"{x:.3g}"
+
+
+def summary(doc: dict) -> dict:
+    """Per claim: threshold, value per seed, smallest margin, full-profile verdict."""
+    rows = []
+    for chapter, entry in doc["chapters"].items():
+        full = _numbers(entry.get("full", {}))
+        for statement, records in _numbers(entry.get("seeds", {})).items():
+            first = records[0][1]
+            by_seed = {seed: c for seed, c in records}
+            margins = [c["margin"] for c in by_seed.values() if c["margin"] is not None]
+            held = sum(c["verdict"] == "holds" for c in by_seed.values())
+            threshold = first["threshold"]
+            rel = None
+            if margins and threshold not in (None, 0):
+                rel = min(margins) / abs(threshold)
+            full_runs = [c for _, c in full.get(statement, [])]
+            rows.append({
+                "chapter": chapter,
+                "statement": statement,
+                "expected": "true" if first["op"] is None else f"{first['op']} {_fmt(threshold)}",
+                "values": {s: by_seed[s]["value"] if s in by_seed else None for s in SEEDS},
+                "held": held,
+                "runs": len(by_seed),
+                "margin": min(margins) if margins else None,
+                "relative_margin": rel,
+                "full": (full_runs[0]["verdict"] if full_runs else "not run"),
+            })  # fmt: skip
+    return {"rows": rows}
+
+
+def report(doc: dict) -> str:
+    rows = summary(doc)["rows"]
+    total = len(rows)
+    robust = sum(r["held"] == r["runs"] == len(SEEDS) for r in rows)
+    times = {
+        c: [r["seconds"] for r in e["seeds"].values() if r["seconds"] is not None]
+        for c, e in doc["chapters"].items()
+    }
+    lines = [
+        "# Claims",
+        "",
+        f"{robust} of {total} claims hold on all of seeds 0-4 in the quick profile "
+        f"(machine: {doc.get('machine', '?')}; torch {doc.get('torch', '?')}; {doc.get('date', '?')}).",
+        "",
+        "| chapter | claim | expected | seed 0 | seed 1 | seed 2 | seed 3 | seed 4 "
+        "| smallest margin | full profile |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        margin = "–"
+        if r["margin"] is not None:
+            margin = _fmt(r["margin"])
+            if r["relative_margin"] is not None and math.isfinite(r["relative_margin"]):
+                margin += f" ({100 * r['relative_margin']:.0f}%)"
+        else:
+            margin = f"{r['held']}/{r['runs']} hold"
+        values = []
+        for s in SEEDS:
+            v = r["values"][s]
+            values.append(_fmt(v))
+        statement = r["statement"].replace("|", "\\|")
+        lines.append(
+            f"| {r['chapter']} | {statement} | {r['expected'].replace('|', chr(92) + '|')} | "
+            + " | ".join(values) + f" | {margin} | {r['full']} |"
+        )
+    lines += [
+        "",
+        "Chapter wall times in the sweep (seconds, min-max over the seeds): "
+        + ", ".join(
+            f"{c} {min(t):.0f}-{max(t):.0f}" for c, t in times.items() if t
+        ) + ".",
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chapters", nargs="*", default=CHAPTERS, choices=CHAPTERS)
+    parser.add_argument("--seeds", nargs="*", type=int, default=SEEDS)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--profile", default="quick", choices=["quick", "full"])
+    parser.add_argument("--report", action="store_true", help="only rewrite claims.md")
+    parser.add_argument("--one", nargs=3, metavar=("CHAPTER", "SEED", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        chapter, seed, out = args.one
+        run_one(chapter, int(seed), args.profile, Path(out))
+        return
+    if not args.report:
+        results = sweep(args.chapters, args.seeds, args.profile, args.jobs)
+        doc = merge(results, args.profile)
+        JSON.write_text(json.dumps(doc, indent=1, allow_nan=True) + "\n")
+    doc = json.loads(JSON.read_text())
+    MD.write_text(report(doc))
+    rows = summary(doc)["rows"]
+    failing = [r for r in rows if r["held"] < r["runs"]]
+    for r in failing:
+        print(f"FAILS on some seed: {r['chapter']}: {r['statement']} {r['values']}")
+    print(f"wrote {JSON.relative_to(ROOT)} and {MD.relative_to(ROOT)}: {len(rows)} claims, "
+          f"{len(failing)} failing on some seed")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

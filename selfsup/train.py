@@ -150,6 +150,7 @@ def fit(
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if patience is not None and (val is None or not (isinstance(patience, int) and patience >= 1)):
         raise ValueError("patience needs validation data (val=...) and a positive int")
+    epochs = runtime.smoke_cap(epochs, runtime.SMOKE_EPOCHS)
     train_t = _as_tensors(train, "train")
     val_t = _as_tensors(val, "val") if val is not None else None
     params = list(model.parameters())

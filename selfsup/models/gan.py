@@ -218,6 +218,7 @@ def train_gan(
     """
     if not (isinstance(steps, int) and steps >= 1 and isinstance(d_steps, int) and d_steps >= 1):
         raise ValueError(f"steps and d_steps must be positive ints, got {steps!r} and {d_steps!r}")
+    steps = runtime.smoke_cap(steps, runtime.SMOKE_STEPS)
     if not isinstance(data, torch.Tensor) or len(data) < batch_size:
         raise ValueError(f"data must be a tensor with at least batch_size={batch_size} examples")
     # Draws on the CPU, moved to the device; the default seed follows runtime.setup.

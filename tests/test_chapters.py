@@ -50,3 +50,33 @@ def test_chapter_has_three_exercises_and_a_coding_one(chapter):
     assert text.count("```{exercise}") >= 3
     assert "{exercise} Coding:" in text
     assert "{doc}`../book/homework`" in text
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
+def test_claims_are_stated_with_claim_not_assert(chapter):
+    """A chapter checks its claims with selfsup.notebook.claim (which warns in a
+    reader's notebook and raises only in strict mode), never with a bare assert, and
+    takes its seeds from runtime.setup (so SELFSUP_SEED moves every draw)."""
+    import ast
+
+    claims = 0
+    for cell in _code_cells(chapter):
+        source = "\n".join(
+            line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))
+        )
+        tree = ast.parse(source)
+        assert not any(isinstance(node, ast.Assert) for node in ast.walk(tree)), (
+            f"{chapter.name}: a bare assert; state the claim with claim(...)"
+        )
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "claim":
+                claims += 1
+                assert "remove-cell" in cell.metadata.get("tags", []), (
+                    f"{chapter.name}: claims belong in hidden cells"
+                )
+        for needle in ["torch.manual_seed(", "torch.Generator().manual_seed("]:
+            assert needle not in cell.source, (
+                f"{chapter.name}: {needle} ignores SELFSUP_SEED; use rt.manual_seed(k) "
+                "or rt.generator(k)"
+            )
+    assert claims >= 3, f"{chapter.name} checks only {claims} claims"

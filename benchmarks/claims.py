@@ -153,6 +153,15 @@ def _fmt(x) -> str:
     return f"{x:.3g}"
 
 
+def _full_verdict(runs: list[dict]) -> str:
+    """"verified" or "fails" from a trained full-profile run; the smoke check's records
+    are "unverified"; "not run" without any."""
+    if not runs:
+        return "not run"
+    verdict = runs[0]["verdict"]
+    return {"holds": "verified", "fails": "fails"}.get(verdict, verdict)
+
+
 def summary(doc: dict) -> dict:
     """Per claim: threshold, value per seed, smallest margin, full-profile verdict."""
     rows = []
@@ -177,7 +186,7 @@ def summary(doc: dict) -> dict:
                 "runs": len(by_seed),
                 "margin": min(margins) if margins else None,
                 "relative_margin": rel,
-                "full": (full_runs[0]["verdict"] if full_runs else "not run"),
+                "full": _full_verdict(full_runs),
             })  # fmt: skip
     return {"rows": rows}
 

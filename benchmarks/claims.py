@@ -77,7 +77,16 @@ def sweep(chapters: list[str], seeds: list[int], profile: str, jobs: int) -> dic
     def one(job):
         chapter, seed = job
         out = tmp / f"{chapter}-{seed}.json"
-        cmd = [sys.executable, __file__, "--one", chapter, str(seed), str(out), "--profile", profile]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--one",
+            chapter,
+            str(seed),
+            str(out),
+            "--profile",
+            profile,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0 or not out.exists():
             record = {"seconds": None, "claims": [], "errors": [proc.stderr[-2000:]]}
@@ -154,7 +163,7 @@ def _fmt(x) -> str:
 
 
 def _full_verdict(runs: list[dict]) -> str:
-    """"verified" or "fails" from a trained full-profile run; the smoke check's records
+    """ "verified" or "fails" from a trained full-profile run; the smoke check's records
     are "unverified"; "not run" without any."""
     if not runs:
         return "not run"
@@ -203,7 +212,8 @@ def report(doc: dict) -> str:
         "# Claims",
         "",
         f"{robust} of {total} claims hold on all of seeds 0-4 in the quick profile "
-        f"(machine: {doc.get('machine', '?')}; torch {doc.get('torch', '?')}; {doc.get('date', '?')}).",
+        f"(machine: {doc.get('machine', '?')}; torch {doc.get('torch', '?')}; "
+        f"{doc.get('date', '?')}).",
         "",
         "| chapter | claim | expected | seed 0 | seed 1 | seed 2 | seed 3 | seed 4 "
         "| smallest margin | full profile |",
@@ -224,7 +234,8 @@ def report(doc: dict) -> str:
         statement = r["statement"].replace("|", "\\|")
         lines.append(
             f"| {r['chapter']} | {statement} | {r['expected'].replace('|', chr(92) + '|')} | "
-            + " | ".join(values) + f" | {margin} | {r['full']} |"
+            + " | ".join(values)
+            + f" | {margin} | {r['full']} |"
         )
     lines += [
         "",
@@ -243,7 +254,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--profile", default="quick", choices=["quick", "full"])
     parser.add_argument("--report", action="store_true", help="only rewrite claims.md")
-    parser.add_argument("--one", nargs=3, metavar=("CHAPTER", "SEED", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--one", nargs=3, metavar=("CHAPTER", "SEED", "OUT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.one:
         chapter, seed, out = args.one

@@ -473,4 +473,3 @@ def images(binarize_full: bool = False, profile: str | None = None) -> ImageData
     )
     levels = 2 if binarize_full else MNIST_LEVELS
     return ImageData(xtr, ytr, xte, yte, (28, 28), levels, "mnist", text)
-

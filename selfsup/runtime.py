@@ -20,8 +20,8 @@ sizes, and training cut to :data:`SMOKE_EPOCHS` epochs (:func:`selfsup.train.fit
 :data:`SMOKE_STEPS` steps (:func:`selfsup.models.gan.train_gan`): see
 :func:`smoke_cap`. Its numbers mean nothing; ``tests/test_full_profile.py`` runs every
 chapter this way, and :func:`selfsup.notebook.claim` records the chapters' claims as
-unverified, since they hold only for trained models. Training runs on :func:`device`: :func:`selfsup.train.fit` moves
-the model there and back.
+unverified, since they hold only for trained models. Training runs on :func:`device`:
+:func:`selfsup.train.fit` moves the model there and back.
 """
 
 from __future__ import annotations

@@ -121,7 +121,8 @@ def fit(
         train: a tensor ``(N, ...)`` or a tuple of tensors of length ``N``; each
             batch is a slice of it (a tuple of slices for a tuple).
         val: validation data of the same form, evaluated after every epoch.
-        epochs: the maximum number of passes over ``train``.
+        epochs: the maximum number of passes over ``train`` (cut to
+            :data:`selfsup.runtime.SMOKE_EPOCHS` in the full profile's smoke check).
         lr, weight_decay: AdamW's settings (ignored when ``optimizer`` is given).
         batch_size: examples per step.
         patience: with ``val``, stop after this many epochs without a new best

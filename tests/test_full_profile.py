@@ -36,8 +36,9 @@ def test_chapter_runs_in_the_full_profile(chapter, tmp_path, monkeypatch):
 
     notebook = jupytext.read(chapter)
     log = tmp_path / "claims.jsonl"
-    for key, value in {"SELFSUP_PROFILE": "full", "SELFSUP_SMOKE": "1", "SELFSUP_STRICT": "1",
-                       "SELFSUP_PROGRESS": "0", "SELFSUP_CLAIMS_LOG": str(log)}.items():  # fmt: skip
+    env = {"SELFSUP_PROFILE": "full", "SELFSUP_SMOKE": "1", "SELFSUP_STRICT": "1",
+           "SELFSUP_PROGRESS": "0", "SELFSUP_CLAIMS_LOG": str(log)}  # fmt: skip
+    for key, value in env.items():
         monkeypatch.setenv(key, value)  # the kernel inherits them; undone after the test
     start = time.perf_counter()
     NotebookClient(
@@ -53,5 +54,3 @@ def test_chapter_runs_in_the_full_profile(chapter, tmp_path, monkeypatch):
     claims = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     assert claims, "the chapter stated no claim"
     assert {c["verdict"] for c in claims} == {"unverified"}
-
-

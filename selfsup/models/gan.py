@@ -213,8 +213,10 @@ def train_gan(
 
     Training runs on ``device`` (default :func:`selfsup.runtime.device`); the GAN
     goes back to where it was afterwards, and for every ``callback(step, gan)``, which
-    runs every ``callback_every`` generator steps (and at the end). Stops with :class:`~selfsup.train.TrainingDiverged`, naming the step, if a
-    loss becomes NaN, infinite or larger than ``max_abs_loss`` in magnitude.
+    runs every ``callback_every`` generator steps (and at the end). Stops with
+    :class:`~selfsup.train.TrainingDiverged`, naming the step, if a loss becomes NaN,
+    infinite or larger than ``max_abs_loss`` in magnitude. In the full profile's smoke
+    check, ``steps`` is cut to :data:`selfsup.runtime.SMOKE_STEPS`.
     """
     if not (isinstance(steps, int) and steps >= 1 and isinstance(d_steps, int) and d_steps >= 1):
         raise ValueError(f"steps and d_steps must be positive ints, got {steps!r} and {d_steps!r}")

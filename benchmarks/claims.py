@@ -105,7 +105,7 @@ def sweep(chapters: list[str], seeds: list[int], profile: str, jobs: int) -> dic
     return results
 
 
-def merge(results: dict, profile: str) -> dict:
+def merge(results: dict, profile: str, jobs: int) -> dict:
     """Merge new runs into the committed JSON (quick runs by seed, full runs apart)."""
     doc = json.loads(JSON.read_text()) if JSON.exists() else {"chapters": {}}
     key = "seeds" if profile == "quick" else "full"
@@ -116,6 +116,7 @@ def merge(results: dict, profile: str) -> dict:
     doc["chapters"] = {c: doc["chapters"][c] for c in CHAPTERS if c in doc["chapters"]}
     doc["machine"] = f"{platform.processor() or platform.machine()}, {_cpu_name()}"
     doc["date"] = date.today().isoformat()
+    doc["jobs"] = jobs
     import torch
 
     doc["torch"] = torch.__version__
@@ -164,9 +165,9 @@ def _fmt(x) -> str:
 
 def _full_verdict(runs: list[dict]) -> str:
     """ "verified" or "fails" from a trained full-profile run; the smoke check's records
-    are "unverified"; "not run" without any."""
+    are "unverified"; "not verified" without any."""
     if not runs:
-        return "not run"
+        return "not verified"
     verdict = runs[0]["verdict"]
     return {"holds": "verified", "fails": "fails"}.get(verdict, verdict)
 
@@ -239,7 +240,8 @@ def report(doc: dict) -> str:
         )
     lines += [
         "",
-        "Chapter wall times in the sweep (seconds, min-max over the seeds): "
+        f"Chapter wall times in the sweep ({doc.get('jobs', 2)} chapters at a time; seconds, "
+        "min-max over the seeds): "
         + ", ".join(
             f"{c} {min(t):.0f}-{max(t):.0f}" for c, t in times.items() if t
         ) + ".",
@@ -264,7 +266,7 @@ def main() -> None:
         return
     if not args.report:
         results = sweep(args.chapters, args.seeds, args.profile, args.jobs)
-        doc = merge(results, args.profile)
+        doc = merge(results, args.profile, args.jobs)
         JSON.write_text(json.dumps(doc, indent=1, allow_nan=True) + "\n")
     doc = json.loads(JSON.read_text())
     MD.write_text(report(doc))

@@ -156,12 +156,22 @@ def smoke_cap(length: int, cap: int) -> int:
     return min(length, cap) if smoke() and profile() == "full" else length
 
 
-def budget(*, quick: T, full: T) -> T:
+_UNSET = object()
+_in_smoke_check = smoke  # budget's parameter named smoke hides the function
+
+
+def budget(*, quick: T, full: T, smoke: T = _UNSET) -> T:
     """Pick a setting by profile: ``EPOCHS = budget(quick=30, full=300)``.
 
-    The smoke check of the full profile (``SELFSUP_SMOKE=1``) takes the quick value.
+    The smoke check of the full profile (``SELFSUP_SMOKE=1``) takes ``smoke`` when
+    given (for a loop the chapter runs itself, e.g. ``smoke=2`` epochs), else the quick
+    value.
     """
-    return quick if profile() == "quick" or smoke() else full
+    if profile() == "quick":
+        return quick
+    if _in_smoke_check():
+        return quick if smoke is _UNSET else smoke
+    return full
 
 
 def configure_threads() -> int:

@@ -150,3 +150,16 @@ def test_fit_shuffles_with_the_run_seed():
 
     assert torch.equal(order(0), order(0))
     assert not torch.equal(order(0), order(1))
+
+
+def test_budget_has_a_smoke_value(monkeypatch):
+    monkeypatch.setenv("SELFSUP_PROFILE", "full")
+    monkeypatch.setenv("SELFSUP_SMOKE", "1")
+    assert runtime.budget(quick=20, full=200) == 20
+    assert runtime.budget(quick=20, full=200, smoke=2) == 2
+    assert runtime.smoke_cap(150, runtime.SMOKE_EPOCHS) == runtime.SMOKE_EPOCHS
+    monkeypatch.setenv("SELFSUP_SMOKE", "0")
+    assert runtime.budget(quick=20, full=200, smoke=2) == 200
+    assert runtime.smoke_cap(150, runtime.SMOKE_EPOCHS) == 150
+    monkeypatch.setenv("SELFSUP_PROFILE", "quick")
+    assert runtime.budget(quick=20, full=200, smoke=2) == 20

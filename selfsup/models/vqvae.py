@@ -2,7 +2,7 @@
 
 A VQ-VAE replaces the VAE's Gaussian noise on the code by *quantization*: each
 encoder output vector is snapped to the nearest of ``K`` learned code vectors, so
-the code of an image is a grid of integers, ``log2 K`` bits per position. A prior
+the code of an image is a grid of integers, at most ``log2 K`` bits per position. A prior
 over these integers (an autoregressive model) then makes it a generative model.
 
 :class:`VectorQuantizer` follows van den Oord et al. (2017): nearest-code lookup,

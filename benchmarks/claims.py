@@ -216,9 +216,8 @@ def report(doc: dict) -> str:
         f"(machine: {doc.get('machine', '?')}; torch {doc.get('torch', '?')}; "
         f"{doc.get('date', '?')}).",
         "",
-        "| chapter | claim | expected | seed 0 | seed 1 | seed 2 | seed 3 | seed 4 "
-        "| smallest margin | full profile |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| chapter | claim | expected | seeds 0, 1, 2, 3, 4 | smallest margin | full profile |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         margin = "–"
@@ -228,14 +227,11 @@ def report(doc: dict) -> str:
                 margin += f" ({100 * r['relative_margin']:.0f}%)"
         else:
             margin = f"{r['held']}/{r['runs']} hold"
-        values = []
-        for s in SEEDS:
-            v = r["values"][s]
-            values.append(_fmt(v))
+        values = [_fmt(r["values"][s]) for s in SEEDS]
         statement = r["statement"].replace("|", "\\|")
         lines.append(
             f"| {r['chapter']} | {statement} | {r['expected'].replace('|', chr(92) + '|')} | "
-            + " | ".join(values)
+            + " · ".join(values)
             + f" | {margin} | {r['full']} |"
         )
     lines += [

@@ -68,9 +68,10 @@ test-unit: setup
 	$(PY) -m pytest tests -m "not browser and not isolation and not fullsmoke" -q -p no:cacheprovider
 
 # Seed 1 here, seed 0 in the book build: every CI run checks every claim on two
-# trajectories (the glued numbers of the prose come from seed 0).
+# trajectories (the glued numbers of the prose come from seed 0). Two chapters at a time
+# (pytest-xdist, one kernel per file, one torch thread each) on the two cores.
 test-chapters: setup
-	SELFSUP_SEED=1 $(PY) -m pytest --nbval-lax chapters -q -p no:cacheprovider
+	SELFSUP_SEED=1 $(PY) -m pytest --nbval-lax chapters -q -p no:cacheprovider -n 2 --dist loadfile
 
 test-browser: setup chromium
 	SELFSUP_CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests -m browser -q -p no:cacheprovider
@@ -78,7 +79,7 @@ test-browser: setup chromium
 # Colab isolation: each chapter alone in an empty folder, on a kernel from a fresh venv
 # holding only the built wheel and its declared dependencies (tests/test_isolation.py).
 test-isolation: setup
-	$(PY) -m pytest tests -m isolation -q -p no:cacheprovider
+	$(PY) -m pytest tests -m isolation -q -p no:cacheprovider -n 2
 
 # The full profile's code paths on the CPU: every chapter on an MNIST subset with the
 # quick sizes, claim checks left out (tests/test_full_profile.py).

@@ -14,6 +14,7 @@ The classifier is trained once per process and cached on disk (in
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -135,7 +136,10 @@ def load_classifier(
         accuracy = float((model.probs(xt).argmax(1) == yt).float().mean())
         if cache:
             path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"weights": model.state_dict(), "accuracy": accuracy}, path)
+            # Write then rename, so a process that loads it never sees half a file.
+            partial = path.with_suffix(f".{os.getpid()}.partial")
+            torch.save({"weights": model.state_dict(), "accuracy": accuracy}, partial)
+            os.replace(partial, path)
     model.eval()
     _LOADED[key] = (model, accuracy)
     return model, accuracy

@@ -8,15 +8,18 @@ bar only when someone is watching, and refuses to go on after a NaN or inf loss.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
+from . import _checks as checks
 from . import runtime
 from .runtime import progress_enabled
 
@@ -41,20 +44,46 @@ class History:
     def epochs(self) -> int:
         return len(self.train_loss)
 
+    @property
+    def best_val_epoch(self) -> int | None:
+        """The 0-based epoch with the lowest validation loss (``None`` without ``val``).
+
+        With ``patience`` the model holds its weights (``best_epoch``); without, it
+        holds the last epoch's weights and this is only where validation was best.
+        """
+        if not self.val_loss:
+            return None
+        return min(range(len(self.val_loss)), key=self.val_loss.__getitem__)
+
 
 Data = torch.Tensor | Sequence[torch.Tensor]
 
 
 def _as_tensors(data: Data, name: str) -> tuple[torch.Tensor, ...]:
-    tensors = (data,) if isinstance(data, torch.Tensor) else tuple(data)
-    if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
-        raise ValueError(f"{name} must be a tensor or a tuple of tensors")
+    """``data`` (a tensor, an array, or a tuple of them) as a tuple of checked tensors:
+    non-empty, of equal lengths, without NaN or inf (checked once, here)."""
+    if isinstance(data, torch.utils.data.TensorDataset):
+        data = data.tensors
+    if isinstance(data, (torch.Tensor, np.ndarray)):
+        parts = (data,)
+    elif isinstance(data, (tuple, list)) and data and all(
+        isinstance(t, (torch.Tensor, np.ndarray)) for t in data
+    ):
+        parts = tuple(data)
+    else:
+        raise checks.InputTypeError(
+            f"{name} must be a tensor or a tuple of tensors, got {checks.describe(data)}; "
+            "for a Dataset or DataLoader, pass its tensors, e.g. dataset.tensors"
+        )
+    tensors = tuple(
+        checks.tensor(t, name if len(parts) == 1 else f"{name}[{i}]")
+        for i, t in enumerate(parts)
+    )
     n = len(tensors[0])
-    if n == 0:
-        raise ValueError(f"{name} is empty")
     if any(len(t) != n for t in tensors):
         raise ValueError(
-            f"the tensors of {name} have different lengths {[len(t) for t in tensors]}"
+            f"the tensors of {name} have different lengths {[len(t) for t in tensors]}; "
+            "pair each example with its own label or view"
         )
     return tensors
 
@@ -65,12 +94,25 @@ def iterate_batches(
     shuffle: bool,
     generator: torch.Generator | None = None,
     device=None,
+    min_size: int = 1,
 ):
-    """Yield batches (a tensor, or a tuple for several tensors) on ``device``."""
+    """Yield batches (a tensor, or a tuple for several tensors) on ``device``.
+
+    ``tensors`` is one tensor or a tuple of tensors of equal length. With
+    ``min_size``, a last batch smaller than that is left out (the order is shuffled
+    every epoch, so no example is always the one left out).
+    """
+    if isinstance(tensors, torch.Tensor):
+        tensors = (tensors,)
+    tensors = tuple(tensors)
+    batch_size = checks.integer(batch_size, "batch_size")
+    min_size = checks.integer(min_size, "min_size")
     n = len(tensors[0])
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
+        if len(idx) < min_size:
+            break
         batch = tuple(t[idx].to(device) if device is not None else t[idx] for t in tensors)
         yield batch[0] if len(batch) == 1 else batch
 
@@ -97,10 +139,12 @@ def _check_finite(loss: torch.Tensor, where: str, lr: float) -> float:
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, tensors, batch_size: int, device, lr: float, epoch: int) -> float:
+def _evaluate(
+    model: nn.Module, tensors, batch_size: int, device, lr: float, epoch: int, min_size: int = 1
+) -> float:
     model.eval()
     total, count = 0.0, 0
-    for batch in iterate_batches(tensors, batch_size, shuffle=False, device=device):
+    for batch in iterate_batches(tensors, batch_size, False, None, device, min_size):
         size = len(batch if isinstance(batch, torch.Tensor) else batch[0])
         total += _check_finite(model.loss(batch), f"on validation data in epoch {epoch}", lr) * size
         count += size
@@ -127,13 +171,16 @@ def fit(
 
     Args:
         model: an ``nn.Module`` with ``loss(batch) -> scalar tensor``.
-        train: a tensor ``(N, ...)`` or a tuple of tensors of length ``N``; each
-            batch is a slice of it (a tuple of slices for a tuple).
+        train: a tensor ``(N, ...)`` (or a NumPy array), a tuple of tensors of length
+            ``N``, or a ``TensorDataset``; each batch is a slice of it (a tuple of
+            slices for a tuple). It is checked once for NaN and inf.
         val: validation data of the same form, evaluated after every epoch.
         epochs: the maximum number of passes over ``train`` (cut to
             :data:`selfsup.runtime.SMOKE_EPOCHS` in the full profile's smoke check).
         lr, weight_decay: AdamW's settings (ignored when ``optimizer`` is given).
-        batch_size: examples per step.
+        batch_size: examples per step. A model with ``min_batch_size`` (a contrastive
+            loss needs negatives) never gets a shorter batch: a shorter last batch
+            is left out of that epoch.
         patience: with ``val``, stop after this many epochs without a new best
             validation loss and restore the best weights.
         seed: seeds the shuffling; default :func:`selfsup.runtime.derived_seed` (0 unless
@@ -150,31 +197,53 @@ def fit(
     Raises:
         TrainingDiverged: on a NaN or inf loss, naming the epoch and step.
     """
-    if not hasattr(model, "loss"):
-        raise ValueError("model must have a loss(batch) method")
-    if not (isinstance(epochs, int) and epochs >= 1):
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if not (isinstance(batch_size, int) and batch_size >= 1):
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if patience is not None and (val is None or not (isinstance(patience, int) and patience >= 1)):
-        raise ValueError("patience needs validation data (val=...) and a positive int")
+    if not callable(getattr(model, "loss", None)) or not isinstance(model, nn.Module):
+        raise checks.InputTypeError(
+            f"model must be an nn.Module with a loss(batch) method, got {checks.describe(model)}"
+        )
+    epochs = checks.integer(epochs, "epochs")
+    batch_size = checks.integer(batch_size, "batch_size")
+    lr = checks.number(lr, "lr", low=0, low_open=True, fix="e.g. lr=1e-3")
+    weight_decay = checks.number(weight_decay, "weight_decay", low=0)
+    if patience is not None:
+        patience = checks.integer(patience, "patience")
+        if val is None:
+            raise ValueError(
+                "patience needs validation data: pass val=... (held-out examples), "
+                "or leave patience=None"
+            )
+    if seed is not None:
+        seed = checks.integer(seed, "seed", low=0)
+    checks.choice(schedule, "schedule", (None, "cosine"))
+    if progress is not None and not isinstance(progress, bool):
+        raise checks.InputTypeError(f"progress must be True, False or None, got {progress!r}")
     epochs = runtime.smoke_cap(epochs, runtime.SMOKE_EPOCHS)
     train_t = _as_tensors(train, "train")
     val_t = _as_tensors(val, "val") if val is not None else None
+    # A model whose loss needs several examples per batch (a contrastive loss needs
+    # negatives) declares min_batch_size; a shorter last batch is left out.
+    min_size = checks.integer(getattr(model, "min_batch_size", 1), "model.min_batch_size")
+    for name, tensors in (("train", train_t), ("val", val_t)):
+        if tensors is not None and len(tensors[0]) < min_size:
+            raise ValueError(
+                f"{name} has {len(tensors[0])} examples, but {type(model).__name__} needs "
+                f"batches of at least {min_size}; pass more data"
+            )
+    if batch_size < min_size:
+        raise ValueError(
+            f"batch_size must be >= {min_size} for {type(model).__name__}, got {batch_size}"
+        )
     params = list(model.parameters())
     home = params[0].device if params else torch.device("cpu")
-    device = torch.device(runtime.device() if device is None else device)
+    device = runtime.device() if device is None else checks.device(device)
     if optimizer is None:
         if not params:
             raise ValueError("model has no parameters to train")
         optimizer = _adamw(params, lr, weight_decay)
-    if schedule not in (None, "cosine"):
-        raise ValueError(f"schedule must be None or 'cosine', got {schedule!r}")
     scheduler = None
     if schedule == "cosine":
-        steps = epochs * math.ceil(len(train_t[0]) / batch_size)
+        full, rest = divmod(len(train_t[0]), batch_size)
+        steps = epochs * (full + (rest >= min_size and rest > 0))
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     generator = torch.Generator().manual_seed(runtime.derived_seed() if seed is None else seed)
     history = History()
@@ -191,9 +260,12 @@ def fit(
         for epoch in range(epochs):
             model.train()
             total, count = 0.0, 0
-            batches = iterate_batches(train_t, batch_size, True, generator, device)
+            batches = iterate_batches(train_t, batch_size, True, generator, device, min_size)
             for step, batch in enumerate(batches):
-                loss = model.loss(batch)
+                # The first step checks the batch's values in the model's own checks;
+                # after that only the free checks run (no GPU synchronisation).
+                with contextlib.nullcontext() if epoch == step == 0 else checks.trusted():
+                    loss = model.loss(batch)
                 value = _check_finite(loss, f"in epoch {epoch}, step {step}", lr)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -204,7 +276,9 @@ def fit(
                 total, count = total + value * size, count + size
             history.train_loss.append(total / count)
             if val_t is not None:
-                history.val_loss.append(_evaluate(model, val_t, batch_size, device, lr, epoch))
+                history.val_loss.append(
+                    _evaluate(model, val_t, batch_size, device, lr, epoch, min_size)
+                )
                 if history.val_loss[-1] < best_val:
                     best_val, waited, history.best_epoch = history.val_loss[-1], 0, epoch
                     if patience is not None:
@@ -226,7 +300,7 @@ def fit(
             bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
-    elif val_t is None:
+    else:  # the model holds the last epoch's weights (see History.best_val_epoch)
         history.best_epoch = history.epochs - 1
     model.eval()
     history.seconds = time.perf_counter() - start

@@ -1,0 +1,406 @@
+"""One validation layer for the library's public boundary.
+
+In the manner of scikit-learn's ``check_array`` / ``check_scalar``: every public
+function and method converts and checks its arguments here, at its top, and every
+refusal names the argument, what was expected, what came, and how to fix it.
+
+- Conversion: lists, NumPy arrays and NumPy scalars become tensors, arrays and
+  Python numbers, so ``bits_per_dim(nll, np.prod((8, 8)))`` works.
+- Scalars: :func:`integer`, :func:`number`, :func:`probability`, :func:`choice`,
+  :func:`sizes` (shapes and layer widths), :func:`sample_count` (``n >= 0``).
+- Arrays: :func:`tensor`, :func:`array` (rank, trailing shape, length, dtype,
+  finiteness), :func:`images` (the data kinds of the book's models: integer grey
+  levels, binary pixels, floats in ``[0, 1]``, real values).
+- Devices and randomness: :func:`device`, :func:`generator`.
+
+Value checks (finiteness, ranges) read a tensor's values, which on a GPU is a
+synchronisation. Training loops validate their data once and then run their steps
+inside :func:`trusted`, where only the free checks (type, rank, shape, dtype) run.
+
+Errors are :class:`ValueError`; a wrong *type* raises :class:`InputTypeError`,
+which is both a ``ValueError`` and a ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+import numbers
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+__all__ = [
+    "InputTypeError",
+    "array",
+    "choice",
+    "device",
+    "finite",
+    "generator",
+    "images",
+    "integer",
+    "number",
+    "probability",
+    "sample_count",
+    "sizes",
+    "tensor",
+    "trusted",
+    "values_checked",
+]
+
+KINDS = ("levels", "binary", "unit", "real")
+
+_check_values = contextvars.ContextVar("selfsup_check_values", default=True)
+
+
+class InputTypeError(ValueError, TypeError):
+    """An argument of the wrong type (also a ``TypeError``, as Python would raise)."""
+
+
+@contextlib.contextmanager
+def trusted() -> Iterator[None]:
+    """Skip the checks that read values (finiteness, ranges) inside this block.
+
+    For training loops, after the data have been checked once: the free checks
+    (types, shapes, dtypes) still run, none synchronises with a GPU.
+    """
+    token = _check_values.set(False)
+    try:
+        yield
+    finally:
+        _check_values.reset(token)
+
+
+def values_checked() -> bool:
+    """Whether value checks run here (``False`` inside :func:`trusted`)."""
+    return _check_values.get()
+
+
+def describe(x) -> str:
+    """A short description of what came, for error messages."""
+    if isinstance(x, torch.Tensor):
+        return f"a {x.dtype} tensor of shape {tuple(x.shape)}"
+    if isinstance(x, np.ndarray):
+        return f"a {x.dtype} array of shape {x.shape}"
+    if isinstance(x, (str, bytes, bool, numbers.Number)) or x is None:
+        return f"{x!r} ({type(x).__name__})"
+    return f"a {type(x).__name__}"
+
+
+def _fail(name: str, expected: str, got, fix: str | None = None, cls=ValueError):
+    message = f"{name} must be {expected}, got {describe(got)}"
+    raise cls(f"{message}; {fix}" if fix else message)
+
+
+# ------------------------------------------------------------------------ scalars
+
+
+def _scalar(value):
+    """NumPy scalars and one-element tensors/arrays as Python scalars; else unchanged."""
+    if isinstance(value, (np.generic, np.ndarray, torch.Tensor)) and np.ndim(value) == 0:
+        return value.item()
+    return value
+
+
+def integer(
+    value, name: str, *, low: int | None = 1, high: int | None = None, fix: str | None = None
+) -> int:
+    """``value`` as a Python int in ``[low, high]`` (NumPy integers accepted; bools,
+    floats and strings refused)."""
+    v = _scalar(value)
+    expected = _bounds_text(low, high, integer=True)
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        hint = fix
+        if hint is None and isinstance(v, float) and math.isfinite(v) and v.is_integer():
+            hint = f"pass {name}={int(v)}"
+        _fail(name, expected, value, hint, InputTypeError)
+    v = int(v)
+    if (low is not None and v < low) or (high is not None and v > high):
+        _fail(name, expected, value, fix)
+    return v
+
+
+def number(
+    value,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_inf: bool = False,
+    fix: str | None = None,
+) -> float:
+    """``value`` as a finite Python float in the given range."""
+    v = _scalar(value)
+    expected = _bounds_text(low, high, low_open=low_open, high_open=high_open)
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        _fail(name, expected, value, fix, InputTypeError)
+    v = float(v)
+    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+        _fail(name, expected.replace("number", "finite number", 1), value, fix)
+    too_low = low is not None and (v <= low if low_open else v < low)
+    too_high = high is not None and (v >= high if high_open else v > high)
+    if too_low or too_high:
+        _fail(name, expected, value, fix)
+    return v
+
+
+def probability(value, name: str, *, fix: str | None = None) -> float:
+    """A probability in ``[0, 1]``."""
+    return number(value, name, low=0.0, high=1.0, fix=fix)
+
+
+def _bounds_text(low, high, low_open=False, high_open=False, integer=False) -> str:
+    """``"a positive int"``, ``"a number in [0, 1]"``, ... for error messages."""
+    noun = "int" if integer else "number"
+    if high is None and low == 0 and (low_open or integer is False):
+        if low_open:
+            return f"a positive {noun}"
+    if integer and high is None and low == 1:
+        return "a positive int"
+    if high is None and low == 0 and not low_open:
+        return f"a non-negative {noun}"
+    article = "an" if integer else "a"
+    if low is not None and high is not None:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        return f"{article} {noun} in {left}{low:g}, {high:g}{right}"
+    if low is not None:
+        return f"{article} {noun} {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"{article} {noun} {'<' if high_open else '<='} {high:g}"
+    return f"{article} {noun}"
+
+
+def choice(value, name: str, options: Sequence) -> object:
+    """One of ``options`` (compared with ``==``)."""
+    if isinstance(value, str) or not isinstance(value, (list, dict, set)):
+        for option in options:
+            if value == option:
+                return option
+    _fail(name, f"one of {tuple(options)}", value)
+
+
+def sizes(value, name: str, *, allow_empty: bool = True, example: str = "(8, 8)") -> tuple:
+    """A tuple of positive ints: an example's shape, or hidden-layer widths."""
+    if isinstance(value, torch.Size):
+        value = tuple(value)
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        _fail(name, f"a tuple of positive ints such as {example}", value,
+              f"pass {name}=({value!r},)" if isinstance(value, numbers.Integral) else None,
+              InputTypeError)  # fmt: skip
+    if not value and not allow_empty:
+        _fail(name, f"a non-empty tuple of positive ints such as {example}", value)
+    out = []
+    for i, s in enumerate(value):
+        out.append(integer(s, f"{name}[{i}]"))
+    return tuple(out)
+
+
+def sample_count(n, name: str = "n") -> int:
+    """A number of samples: an int ``>= 0`` (``0`` gives an empty batch)."""
+    return integer(n, name, low=0, fix=f"pass a whole number of samples, e.g. {name}=64")
+
+
+# ------------------------------------------------------------------------- arrays
+
+
+def _to_tensor(x, name: str) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, (str, bytes)) or x is None or isinstance(x, dict):
+        _fail(name, "a tensor (or a NumPy array or nested list of numbers)", x, cls=InputTypeError)
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError):
+        _fail(name, "a tensor (or a NumPy array or nested list of numbers)", x, cls=InputTypeError)
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        _fail(name, "numeric", x, "pass numbers, not strings or ragged lists", InputTypeError)
+    if arr.dtype == np.float64 and not isinstance(x, np.ndarray):
+        arr = arr.astype(np.float32)  # a Python list of floats: torch's default dtype
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def _shape_text(shape) -> str:
+    return "(B, " + ", ".join(str(s) for s in shape) + ")" if shape else "(B,)"
+
+
+def tensor(
+    x,
+    name: str,
+    *,
+    ndim: int | Sequence[int] | None = None,
+    shape: Sequence[int] | None = None,
+    min_len: int = 1,
+    dtype: str | None = None,
+    finite: bool = True,
+    device=None,
+) -> torch.Tensor:
+    """``x`` as a tensor, checked.
+
+    Args:
+        ndim: the rank (or the allowed ranks).
+        shape: the shape of one example (everything after the batch axis).
+        min_len: the least number of examples (length of the first axis).
+        dtype: ``"float"`` (converted from integers), ``"int"`` (integer, not bool),
+            or ``None`` (any numeric dtype).
+        finite: refuse NaN and inf (a value check: skipped inside :func:`trusted`).
+        device: move the result there.
+    """
+    t = _to_tensor(x, name)
+    if shape is not None:
+        shape = tuple(int(s) for s in shape)
+        if t.ndim != len(shape) + 1 or tuple(t.shape[1:]) != shape:
+            if t.ndim == len(shape) and tuple(t.shape) == shape:
+                fix = f"this is one example: pass a batch, {name}[None]"
+            else:
+                fix = None
+            _fail(name, f"of shape {_shape_text(shape)}", t, fix)
+    elif ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if t.ndim not in allowed:
+            rank = " or ".join(str(a) for a in allowed)
+            _fail(name, f"a tensor with {rank} dimensions", t)
+    if t.ndim == 0 and min_len > 0:
+        _fail(name, "a tensor with a batch axis", t)
+    if t.ndim > 0 and len(t) < min_len:
+        what = "non-empty" if min_len == 1 else f"at least {min_len} examples long"
+        _fail(name, what, t, f"pass at least {min_len} example{'s' * (min_len > 1)}")
+    if t.is_complex():
+        _fail(name, "real-valued", t, cls=InputTypeError)
+    if dtype == "float":
+        if not t.is_floating_point():
+            t = t.float()
+    elif dtype == "int":
+        if t.is_floating_point() or t.dtype == torch.bool:
+            _fail(name, "an integer tensor", t, f"convert it with {name}.long()",
+                  InputTypeError)  # fmt: skip
+    elif dtype is not None:
+        raise ValueError(f"dtype must be 'float', 'int' or None, got {dtype!r}")
+    if finite and t.is_floating_point() and values_checked() and t.numel():
+        if not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise ValueError(
+                f"{name} contains NaN or inf ({bad} of {t.numel()} values); "
+                f"remove or replace them first, e.g. {name}[torch.isfinite({name}).all(-1)]"
+            )
+    if device is not None:
+        t = t.to(device)
+    return t
+
+
+def finite(t: torch.Tensor, name: str) -> torch.Tensor:
+    """Refuse a tensor with NaN or inf values (unless inside :func:`trusted`)."""
+    return tensor(t, name, min_len=0)
+
+
+def array(x, name: str, *, ndim: int | None = None, min_len: int = 1, finite: bool = True):
+    """``x`` as a float64 NumPy array (tensors are detached and moved to the CPU)."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    t = tensor(x, name, ndim=ndim, min_len=min_len, finite=finite)
+    return t.numpy().astype(np.float64, copy=False)
+
+
+def images(
+    x,
+    name: str,
+    shape: Sequence[int],
+    kind: str,
+    levels: int | None = None,
+    *,
+    min_len: int = 1,
+    device=None,
+) -> torch.Tensor:
+    """A batch of examples ``(B, *shape)`` of one data kind, checked.
+
+    - ``"levels"``: integers in ``0..levels-1`` (``ImageData.x_train``);
+    - ``"binary"``: values in ``{0, 1}`` (any dtype);
+    - ``"unit"``: floats in ``[0, 1]`` (grey levels divided by ``levels - 1``);
+    - ``"real"``: finite floats (integers are converted).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    t = tensor(x, name, shape=shape, min_len=min_len, finite=kind != "levels")
+    check = values_checked() and t.numel() > 0
+    if kind == "levels":
+        top = levels - 1
+        if t.is_floating_point() or t.dtype == torch.bool:
+            _fail(name, f"integer grey levels in 0..{top} (the data set's x_train)", t,
+                  f"if you scaled the images to [0, 1], pass ({name} * {top}).round().long()",
+                  InputTypeError)  # fmt: skip
+        if check:
+            lo, hi = int(t.min()), int(t.max())
+            if lo < 0 or hi > top:
+                raise ValueError(
+                    f"{name} must hold grey levels in 0..{top}, got values in {lo}..{hi}; "
+                    f"this model was built for levels={levels}: build it with the data set's "
+                    "levels, or clamp the data"
+                )
+        t = t.long()
+    elif kind == "binary":
+        if check and not ((t == 0) | (t == 1)).all():
+            raise ValueError(
+                f"{name} must be binary (0 or 1); binarize it first, e.g. ({name} > 0.5).float()"
+            )
+        t = t.float()
+    elif kind == "unit":
+        if not t.is_floating_point():
+            _fail(name, "float images with values in [0, 1]", t,
+                  f"divide integer grey levels by levels - 1, e.g. {name}.float() / 16",
+                  InputTypeError)  # fmt: skip
+        if check:
+            lo, hi = float(t.min()), float(t.max())
+            if lo < 0 or hi > 1:
+                raise ValueError(
+                    f"{name} must hold values in [0, 1], got values in [{lo:g}, {hi:g}]; "
+                    f"divide grey levels by levels - 1, e.g. {name} / (data.levels - 1)"
+                )
+    else:
+        t = t.float() if not t.is_floating_point() else t
+    if device is not None:
+        t = t.to(device)
+    return t
+
+
+# ------------------------------------------------------------ devices, randomness
+
+
+def device(value, name: str = "device") -> torch.device:
+    """A torch device that exists on this machine."""
+    try:
+        d = torch.device(value)
+    except (TypeError, RuntimeError, ValueError):
+        _fail(name, "a device such as 'cpu' or 'cuda'", value, cls=InputTypeError)
+    if d.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"{name}={value!r} asks for CUDA, but this torch sees no CUDA device "
+                f"({'a CPU-only build' if torch.version.cuda is None else 'no GPU found'}); "
+                f"pass {name}='cpu', or leave it out to use runtime.device()"
+            )
+        if d.index is not None and d.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"{name}={value!r}: only {torch.cuda.device_count()} CUDA device(s) exist"
+            )
+    if d.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"{name}={value!r}: MPS is not available here; pass {name}='cpu'")
+    return d
+
+
+def generator(value, name: str = "generator") -> torch.Generator | None:
+    """``None`` or a ``torch.Generator`` (an int seed is a common slip: say how to make one)."""
+    if value is None or isinstance(value, torch.Generator):
+        return value
+    fix = (
+        f"pass {name}=torch.Generator().manual_seed({value})"
+        if isinstance(value, numbers.Integral)
+        else None
+    )
+    _fail(name, "a torch.Generator or None", value, fix, InputTypeError)

@@ -330,14 +330,15 @@ def images(
     if kind == "levels":
         top = levels - 1
         if t.is_floating_point() or t.dtype == torch.bool:
-            _fail(name, f"integer grey levels in 0..{top} (the data set's x_train)", t,
+            _fail(name, f"integers in 0..{top} (grey levels, the data set's x_train)", t,
                   f"if you scaled the images to [0, 1], pass ({name} * {top}).round().long()",
                   InputTypeError)  # fmt: skip
         if check:
             lo, hi = int(t.min()), int(t.max())
             if lo < 0 or hi > top:
                 raise ValueError(
-                    f"{name} must hold grey levels in 0..{top}, got values in {lo}..{hi}; "
+                    f"{name} must be integers in 0..{top} (grey levels), got values in "
+                    f"{lo}..{hi}; "
                     f"this model was built for levels={levels}: build it with the data set's "
                     "levels, or clamp the data"
                 )

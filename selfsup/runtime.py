@@ -270,3 +270,25 @@ def setup(seed: int = 0, *, quiet: bool = False) -> Runtime:
     if not quiet:
         print(rt)
     return rt
+
+
+def _draw(fn, shape, generator, device, **kw) -> torch.Tensor:
+    """Draw with ``fn`` on the generator's device (so a CPU generator gives the same
+    numbers whatever the model's device), then move the result to ``device``."""
+    where = generator.device if generator is not None else device
+    out = fn(shape, generator=generator, device=where, **kw)
+    return out if device is None else out.to(device)
+
+
+def randn(shape, generator: torch.Generator | None = None, device=None, **kw) -> torch.Tensor:
+    """``torch.randn(shape)`` drawn on ``generator``'s device and moved to ``device``.
+
+    A model on the GPU sampled with a CPU generator draws exactly the numbers a CPU
+    run draws, so a seed means the same samples on every device.
+    """
+    return _draw(torch.randn, tuple(shape), generator, device, **kw)
+
+
+def rand(shape, generator: torch.Generator | None = None, device=None, **kw) -> torch.Tensor:
+    """``torch.rand(shape)``, drawn like :func:`randn`."""
+    return _draw(torch.rand, tuple(shape), generator, device, **kw)

@@ -130,7 +130,7 @@ def test_bad_input():
     vae = VAE((8, 8), 4, likelihood="categorical", levels=17)
     with pytest.raises(ValueError, match="integers in 0..16"):
         vae.loss(torch.full((2, 8, 8), 17))
-    with pytest.raises(ValueError, match=r"shape \(B, \(8, 8\)\)"):
+    with pytest.raises(ValueError, match=r"shape \(B, 8, 8\)"):
         vae.loss(torch.zeros(2, 64, dtype=torch.long))
     with pytest.raises(ValueError, match="binary"):
         VAE((2,), 1, likelihood="bernoulli").loss(torch.tensor([[0, 2]]))

@@ -81,7 +81,7 @@ def test_bad_input():
         model.log_prob(torch.rand(2, 3, 4))
     with pytest.raises(ValueError, match="values in 0..4"):
         model.log_prob(torch.full((2, 3, 4), 5))
-    with pytest.raises(ValueError, match=r"shape \(B, \(3, 4\)\)"):
+    with pytest.raises(ValueError, match=r"shape \(B, 3, 4\)"):
         model.log_prob(torch.zeros(2, 12, dtype=torch.long))
     with pytest.raises(ValueError, match="known_mask must have shape"):
         model.complete(torch.zeros(2, 3, 4, dtype=torch.long), torch.zeros(4, 3, dtype=torch.bool))

@@ -16,19 +16,19 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .. import _checks as checks
+
 __all__ = ["PCA", "Autoencoder", "mlp", "pca"]
 
 
-def _as_matrix(x, name: str = "X") -> torch.Tensor:
-    t = torch.as_tensor(x)
-    if t.ndim < 2 or len(t) < 2:
+def _as_matrix(x, name: str = "X", min_len: int = 2) -> torch.Tensor:
+    t = checks.tensor(x, name, min_len=min_len)
+    if t.ndim < 2:
         raise ValueError(
-            f"{name} must have shape (n, ...) with n >= 2 examples, got {tuple(t.shape)}"
+            f"{name} must have shape (n, ...) with a batch axis, got shape {tuple(t.shape)}; "
+            f"for one example pass {name}[None]"
         )
-    t = t.reshape(len(t), -1).to(torch.float64)
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return t
+    return t.reshape(len(t), -1).to(torch.float64)
 
 
 @dataclass
@@ -41,12 +41,19 @@ class PCA:
     explained_variance_ratio: torch.Tensor  # (r,) fraction of the total variance
 
     def encode(self, x) -> torch.Tensor:
-        """Coordinates ``(B, r)`` of ``x`` in the principal subspace."""
-        return (_as_matrix(x, "x") - self.mean) @ self.components.T
+        """Coordinates ``(B, r)`` of ``x`` ``(B, ...)`` in the principal subspace."""
+        x = _as_matrix(x, "x", min_len=0)
+        if x.shape[1] != self.components.shape[1]:
+            raise ValueError(
+                f"x has {x.shape[1]} features per example, the PCA was fitted on "
+                f"{self.components.shape[1]}"
+            )
+        return (x - self.mean) @ self.components.T
 
     def decode(self, z) -> torch.Tensor:
         """Reconstructions ``(B, d)`` (flattened) from coordinates ``z`` ``(B, r)``."""
-        return torch.as_tensor(z, dtype=torch.float64) @ self.components + self.mean
+        z = checks.tensor(z, "z", shape=(len(self.components),), min_len=0)
+        return z.to(torch.float64) @ self.components + self.mean
 
 
 def pca(X, r: int) -> PCA:
@@ -61,8 +68,12 @@ def pca(X, r: int) -> PCA:
     """
     x = _as_matrix(X)
     n, d = x.shape
-    if not (isinstance(r, int) and 1 <= r <= min(n, d)):
-        raise ValueError(f"r must be an int in [1, {min(n, d)}], got {r!r}")
+    r = checks.integer(r, "r", low=1, high=min(n, d))
+    if not bool((x != x[0]).any()):
+        raise ValueError(
+            "X has zero variance (every example is the same): PCA has no directions to "
+            "find; pass varied data"
+        )
     # BEGIN SOLUTION
     mean = x.mean(0)
     _, s, vt = torch.linalg.svd(x - mean, full_matrices=False)
@@ -73,6 +84,9 @@ def pca(X, r: int) -> PCA:
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
     """Linear layers of the given sizes with ``activation`` between them (not after the last)."""
+    sizes = checks.sizes(sizes, "sizes", allow_empty=False, example="(64, 128, 10)")
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least an input and an output width, got {sizes}")
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(a, b))
@@ -100,34 +114,32 @@ class Autoencoder(nn.Module):
         linear: bool = False,
     ):
         super().__init__()
-        self.shape = tuple(int(s) for s in shape)
-        if not self.shape or any(s < 1 for s in self.shape):
-            raise ValueError(f"shape must be a tuple of positive ints, got {shape!r}")
+        self.shape = checks.sizes(shape, "shape", allow_empty=False)
         d = math.prod(self.shape)
-        if not (isinstance(latent_dim, int) and 1 <= latent_dim):
-            raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}")
-        widths = [] if linear else [int(h) for h in hidden]
+        latent_dim = checks.integer(latent_dim, "latent_dim")
+        widths = [] if linear else list(checks.sizes(hidden, "hidden", example="(128,)"))
         self.latent_dim, self.hidden = latent_dim, tuple(widths)
         self.encoder = mlp([d, *widths, latent_dim])
         self.decoder = mlp([latent_dim, *widths[::-1], d])
 
-    def _check(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or tuple(x.shape[1:]) != self.shape:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must be a tensor of shape (B, {self.shape}), got {got}")
-        return x.float().reshape(len(x), -1)
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes ``(B, r)``."""
-        return self.encoder(self._check(x))
+        """Codes ``(B, r)`` of float data ``(B, *shape)``."""
+        x = checks.images(x, "x", self.shape, "real", min_len=0, device=self._device())
+        return self.encoder(x.reshape(len(x), -1))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Reconstructions ``(B, *shape)``."""
-        return self.decoder(z).reshape(len(z), *self.shape)
+        z = checks.tensor(z, "z", shape=(self.latent_dim,), min_len=0, dtype="float")
+        return self.decoder(z.to(self._device())).reshape(len(z), *self.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
         """Mean squared reconstruction error per pixel."""
-        return ((self(batch) - batch.float()) ** 2).mean()
+        batch = checks.images(batch, "batch", self.shape, "real", device=self._device())
+        with checks.trusted():
+            return ((self(batch) - batch) ** 2).mean()

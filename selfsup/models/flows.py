@@ -17,11 +17,14 @@ Transforms act on flattened features ``(B, d)``.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from .. import _checks as checks
+from .. import runtime
 from .autoencoder import mlp
 
 __all__ = [
@@ -45,7 +48,7 @@ def coupling_mask(kind: str, shape: Sequence[int], flip: bool = False) -> torch.
     - ``"channel"``: the first half of the channels of an image ``(C, H, W)``.
     ``flip`` swaps the two halves.
     """
-    shape = tuple(int(s) for s in shape)
+    shape = checks.sizes(shape, "shape", allow_empty=False)
     d = math.prod(shape)
     if kind == "half":
         mask = (torch.arange(d) < d // 2).float()
@@ -73,10 +76,13 @@ def coupling_mask(kind: str, shape: Sequence[int], flip: bool = False) -> torch.
     return 1.0 - mask if flip else mask
 
 
-def _check(x: torch.Tensor, d: int, name: str = "x") -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != d:
-        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be a tensor of shape (B, {d}), got {got}")
+def _check(x, d: int, name: str = "x") -> torch.Tensor:
+    """Flattened features ``(B, d)``, finite floats (batches may be empty)."""
+    return checks.tensor(x, name, shape=(d,), min_len=0, dtype="float")
+
+
+def _features(d, name: str = "d") -> int:
+    return checks.integer(d, name)
 
 
 class AffineCoupling(nn.Module):
@@ -94,7 +100,11 @@ class AffineCoupling(nn.Module):
         scale_bound: float | None = 2.0,
     ):
         super().__init__()
-        self.register_buffer("mask", mask.float())
+        mask = _mask(mask)
+        hidden = checks.sizes(hidden, "hidden", example="(64, 64)")
+        if scale_bound is not None:
+            scale_bound = checks.number(scale_bound, "scale_bound", low=0, low_open=True)
+        self.register_buffer("mask", mask)
         d = len(mask)
         self.net = mlp([d, *hidden, 2 * d])
         nn.init.zeros_(self.net[-1].weight)  # start at the identity
@@ -110,7 +120,7 @@ class AffineCoupling(nn.Module):
 
     def forward(self, x):
         """``(B, d) -> (y (B, d), log|det dy/dx| (B,))``, in nats."""
-        _check(x, len(self.mask))
+        x = _check(x, len(self.mask))
         # BEGIN SOLUTION
         s, t = self._st(x * self.mask)
         return x * self.mask + (1 - self.mask) * (x * s.exp() + t), s.sum(-1)
@@ -118,7 +128,7 @@ class AffineCoupling(nn.Module):
 
     def inverse(self, y):
         """``(B, d) -> (x (B, d), log|det dx/dy| (B,))``: undoes :meth:`forward` exactly."""
-        _check(y, len(self.mask), "y")
+        y = _check(y, len(self.mask), "y")
         # BEGIN SOLUTION
         s, t = self._st(y * self.mask)
         return y * self.mask + (1 - self.mask) * ((y - t) * (-s).exp()), -s.sum(-1)
@@ -133,42 +143,69 @@ class AdditiveCoupling(nn.Module):
 
     def __init__(self, mask: torch.Tensor, hidden: Sequence[int] = (64, 64)):
         super().__init__()
-        self.register_buffer("mask", mask.float())
+        mask = _mask(mask)
+        self.register_buffer("mask", mask)
         d = len(mask)
-        self.net = mlp([d, *hidden, d])
+        self.net = mlp([d, *checks.sizes(hidden, "hidden", example="(64, 64)"), d])
 
     def forward(self, x):
-        _check(x, len(self.mask))
+        x = _check(x, len(self.mask))
         t = self.net(x * self.mask) * (1 - self.mask)
         return x + t, x.new_zeros(len(x))
 
     def inverse(self, y):
-        _check(y, len(self.mask), "y")
+        y = _check(y, len(self.mask), "y")
         t = self.net(y * self.mask) * (1 - self.mask)
         return y - t, y.new_zeros(len(y))
 
 
 class ActNorm(nn.Module):
     """Per-feature affine ``y = (x + b) exp(log_s)``, initialised from the first batch
-    so that its outputs have zero mean and unit variance (Glow)."""
+    so that its outputs have zero mean and unit variance (Glow).
+
+    The first batch seen in training mode sets ``b = -mean`` and ``log_s = -log std``.
+    A feature whose standard deviation is undefined (a batch of one example) or zero
+    (a constant feature) keeps the scale 1, with a warning: dividing by a zero spread
+    would give it a log-scale of +13.8 nats and a useless likelihood.
+    """
 
     def __init__(self, d: int):
         super().__init__()
+        d = _features(d)
         self.bias = nn.Parameter(torch.zeros(d))
         self.log_scale = nn.Parameter(torch.zeros(d))
         self.register_buffer("initialized", torch.tensor(False))
 
+    @torch.no_grad()
+    def _initialize(self, x: torch.Tensor) -> None:
+        mean = x.mean(0)
+        std = x.std(0) if len(x) >= 2 else torch.zeros_like(mean)
+        flat = std <= 1e-6 * (1 + mean.abs())
+        if len(x) < 2 or flat.any():
+            why = (
+                "a batch of one example"
+                if len(x) < 2
+                else f"{int(flat.sum())} of {len(std)} features constant in the first batch"
+            )
+            warnings.warn(
+                f"ActNorm initialised from {why}: those features keep the scale 1. "
+                "Initialise on a larger, varied batch (e.g. call the flow on the "
+                "training data once) for Glow's data-dependent initialisation.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        self.bias.copy_(-mean)
+        self.log_scale.copy_(torch.where(flat, torch.zeros_like(std), -torch.log(std)))
+        self.initialized.fill_(True)
+
     def forward(self, x):
-        _check(x, len(self.bias))
-        if not self.initialized and self.training:
-            with torch.no_grad():
-                self.bias.copy_(-x.mean(0))
-                self.log_scale.copy_(-torch.log(x.std(0) + 1e-6))
-                self.initialized.fill_(True)
+        x = _check(x, len(self.bias))
+        if not self.initialized and self.training and len(x):
+            self._initialize(x)
         return (x + self.bias) * self.log_scale.exp(), self.log_scale.sum().expand(len(x))
 
     def inverse(self, y):
-        _check(y, len(self.bias), "y")
+        y = _check(y, len(self.bias), "y")
         return y * (-self.log_scale).exp() - self.bias, (-self.log_scale.sum()).expand(len(y))
 
 
@@ -178,7 +215,8 @@ class InvertibleLinear(nn.Module):
 
     def __init__(self, d: int, seed: int = 0):
         super().__init__()
-        g = torch.Generator().manual_seed(seed)
+        d = _features(d)
+        g = torch.Generator().manual_seed(checks.integer(seed, "seed", low=0))
         q, _ = torch.linalg.qr(torch.randn(d, d, generator=g))
         p, lower, upper = torch.linalg.lu(q)
         s = torch.diagonal(upper)
@@ -196,11 +234,11 @@ class InvertibleLinear(nn.Module):
         return self.perm @ lower @ upper
 
     def forward(self, x):
-        _check(x, len(self.log_s))
+        x = _check(x, len(self.log_s))
         return x @ self.weight().T, self.log_s.sum().expand(len(x))
 
     def inverse(self, y):
-        _check(y, len(self.log_s), "y")
+        y = _check(y, len(self.log_s), "y")
         return torch.linalg.solve(self.weight(), y.T).T, (-self.log_s.sum()).expand(len(y))
 
 
@@ -209,6 +247,9 @@ class Permute(nn.Module):
 
     def __init__(self, d: int, order: str = "reverse", seed: int = 0):
         super().__init__()
+        d = _features(d)
+        checks.choice(order, "order", ("reverse", "random"))
+        seed = checks.integer(seed, "seed", low=0)
         if order == "reverse":
             perm = torch.arange(d - 1, -1, -1)
         elif order == "random":
@@ -219,11 +260,11 @@ class Permute(nn.Module):
         self.register_buffer("inv", torch.argsort(perm))
 
     def forward(self, x):
-        _check(x, len(self.perm))
+        x = _check(x, len(self.perm))
         return x[:, self.perm], x.new_zeros(len(x))
 
     def inverse(self, y):
-        _check(y, len(self.perm), "y")
+        y = _check(y, len(self.perm), "y")
         return y[:, self.inv], y.new_zeros(len(y))
 
 
@@ -237,15 +278,19 @@ class LogitTransform(nn.Module):
 
     def __init__(self, levels: int, alpha: float = 0.05):
         super().__init__()
-        if not (isinstance(levels, int) and levels >= 2) or not 0 < alpha < 0.5:
-            raise ValueError("levels must be an int >= 2 and alpha in (0, 0.5)")
-        self.levels, self.alpha = levels, alpha
+        self.levels = checks.integer(levels, "levels", low=2)
+        self.alpha = checks.number(alpha, "alpha", low=0, high=0.5, low_open=True, high_open=True)
 
     def forward(self, x):
-        if x.ndim != 2:
-            raise ValueError(f"x must have shape (B, d), got {tuple(x.shape)}")
-        if (x < 0).any() or (x > self.levels).any():
-            raise ValueError(f"x must lie in [0, {self.levels}]; dequantize integer data first")
+        x = checks.tensor(x, "x", ndim=2, min_len=0)
+        if checks.values_checked() and x.numel():
+            lo, hi = float(x.detach().min()), float(x.detach().max())
+            if lo < 0 or hi > self.levels:
+                raise ValueError(
+                    f"x must lie in [0, {self.levels}] (dequantized grey levels), got values "
+                    f"in [{lo:g}, {hi:g}]; dequantize integer data first"
+                )
+        _dequantized(x, self.levels)
         scale = (1 - 2 * self.alpha) / self.levels
         u = self.alpha + scale * x
         y = torch.log(u) - torch.log1p(-u)
@@ -253,11 +298,39 @@ class LogitTransform(nn.Module):
         return y, logdet
 
     def inverse(self, y):
+        y = checks.tensor(y, "y", ndim=2, min_len=0, dtype="float")
         u = torch.sigmoid(y)
         scale = (1 - 2 * self.alpha) / self.levels
         x = (u - self.alpha) / scale
         logdet = (torch.log(u) + torch.log1p(-u) - math.log(scale)).sum(-1)
         return x, logdet
+
+
+def _mask(mask) -> torch.Tensor:
+    m = checks.tensor(mask, "mask", ndim=1, dtype="float")
+    if not ((m == 0) | (m == 1)).all() or m.all() or not m.any():
+        raise ValueError(
+            "mask must be 0/1 with both values present (1 marks the half that passes "
+            "unchanged); build one with coupling_mask"
+        )
+    return m
+
+
+def _dequantized(x: torch.Tensor, levels: int) -> None:
+    """Refuse grey levels that were never dequantized: a density of continuous data
+    evaluated at integers is not the likelihood of the discrete data."""
+    if not x.is_floating_point():
+        raise checks.InputTypeError(
+            f"x holds integer grey levels ({x.dtype}); this flow is a density of "
+            f"dequantized pixels in [0, {levels}): pass data.dequantize(x, {levels}, "
+            "generator) to log_prob, or the integers to loss (which dequantizes)"
+        )
+    if checks.values_checked() and x.numel() > 1 and bool((x == x.round()).all()):
+        raise ValueError(
+            "x holds only whole numbers: grey levels that were never dequantized. Pass "
+            f"data.dequantize(x, {levels}, generator), uniform noise in [0, 1) added to "
+            "each level, so that the density's likelihood bounds the discrete one"
+        )
 
 
 class Flow(nn.Module):
@@ -274,26 +347,36 @@ class Flow(nn.Module):
         self, transforms: Sequence[nn.Module], shape: Sequence[int], dequantize: int | None = None
     ):
         super().__init__()
+        transforms = list(transforms)
+        for i, t in enumerate(transforms):
+            if not (isinstance(t, nn.Module) and callable(getattr(t, "inverse", None))):
+                raise checks.InputTypeError(
+                    f"transforms[{i}] must be an nn.Module with forward and inverse, "
+                    f"got {checks.describe(t)}"
+                )
         self.transforms = nn.ModuleList(transforms)
-        self.shape = tuple(int(s) for s in shape)
+        self.shape = checks.sizes(shape, "shape", allow_empty=False, example="(2,)")
         self.d = math.prod(self.shape)
+        if dequantize is not None:
+            dequantize = checks.integer(dequantize, "dequantize", low=2)
         self.dequantize = dequantize
 
-    def _flat(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or tuple(x.shape[1:]) != self.shape:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must be a tensor of shape (B, {self.shape}), got {got}")
-        flat = x.reshape(len(x), -1).float()
-        if not torch.isfinite(flat).all():
-            raise ValueError("x contains NaN or inf")
-        return flat
+    def _flat(self, x) -> torch.Tensor:
+        x = checks.tensor(x, "x", shape=self.shape, min_len=0, dtype="float")
+        if self.dequantize is not None:
+            _dequantized(x, self.dequantize)
+        return x.reshape(len(x), self.d)
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``z = f(x)`` and ``log|det df/dx|``."""
-        z, total = self._flat(x), 0.0
-        for transform in self.transforms:
-            z, logdet = transform(z)
-            total = total + logdet
+        z, total = self._flat(x).to(self._device()), 0.0
+        with checks.trusted():  # the input is checked; the transforms check only shapes
+            for transform in self.transforms:
+                z, logdet = transform(z)
+                total = total + logdet
         return z, total
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
@@ -304,9 +387,15 @@ class Flow(nn.Module):
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
         """Mean negative log-likelihood in nats (of dequantized data if ``dequantize``)."""
         if self.dequantize is not None:
-            if batch.is_floating_point():
-                raise ValueError("this Flow dequantizes its training data: pass the integer images")
+            if isinstance(batch, torch.Tensor) and batch.is_floating_point():
+                raise checks.InputTypeError(
+                    f"batch holds floats ({batch.dtype}); this Flow dequantizes its training "
+                    "data itself: pass the integer images (ImageData.x_train)"
+                )
+            batch = checks.images(batch, "batch", self.shape, "levels", self.dequantize)
             batch = batch.float() + torch.rand(batch.shape, device=batch.device)
+        else:
+            batch = checks.tensor(batch, "batch", shape=self.shape, dtype="float")
         return -self.log_prob(batch).mean()
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -315,18 +404,21 @@ class Flow(nn.Module):
 
     def trajectory(self, z: torch.Tensor) -> list[torch.Tensor]:
         """``z`` and its image after each inverse transform, ending with ``x``."""
-        _check(z, self.d, "z")
+        z = _check(z, self.d, "z").to(self._device())
         steps = [z]
-        for transform in reversed(self.transforms):
-            z, _ = transform.inverse(z)
-            steps.append(z)
+        with checks.trusted():
+            for transform in reversed(self.transforms):
+                z, _ = transform.inverse(z)
+                steps.append(z)
         return [*steps[:-1], steps[-1].reshape(len(z), *self.shape)]
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` samples ``x = f^-1(z)``, ``z ~ N(0, I)``."""
-        device = next(self.parameters()).device
-        return self.decode(torch.randn((n, self.d), generator=generator, device=device))
+        """``n`` samples ``x = f^-1(z)``, ``z ~ N(0, I)`` (floats; dequantized grey
+        levels in ``[0, levels)`` for a flow of images)."""
+        n = checks.sample_count(n)
+        g = checks.generator(generator)
+        return self.decode(runtime.randn((n, self.d), g, self._device()))
 
 
 def realnvp(
@@ -341,6 +433,10 @@ def realnvp(
     per layer, alternating the mask. With ``levels``, a :class:`LogitTransform` first,
     for dequantized integer data in ``[0, levels)``.
     """
+    shape = checks.sizes(shape, "shape", allow_empty=False, example="(2,)")
+    layers = checks.integer(layers, "layers")
+    hidden = checks.sizes(hidden, "hidden", example="(64, 64)")
+    checks.choice(mask, "mask", ("half", "checkerboard", "channel"))
     d = math.prod(shape)
     transforms: list[nn.Module] = [LogitTransform(levels)] if levels is not None else []
     for i in range(layers):

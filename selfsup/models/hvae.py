@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 import torch
 
+from .. import _checks as checks
+from .. import runtime
 from .autoencoder import mlp
 from .vae import LOG_2PI, VAE, _log_normal, kl_to_standard_normal
 
@@ -54,12 +56,9 @@ class HierarchicalVAE(VAE):
         free_bits: float = 0.0,
     ):
         super().__init__(shape, latent_dim, likelihood, levels, hidden, beta)
-        if not free_bits >= 0:
-            raise ValueError(f"free_bits must be >= 0, got {free_bits!r}")
-        self.free_bits = free_bits
-        if not (isinstance(top_dim, int) and top_dim >= 1):
-            raise ValueError(f"top_dim must be a positive int, got {top_dim!r}")
-        self.top_dim = top_dim
+        self.free_bits = checks.number(free_bits, "free_bits", low=0)
+        self.top_dim = top_dim = checks.integer(top_dim, "top_dim")
+        top_hidden = checks.sizes(top_hidden, "top_hidden", example="(128,)")
         self.encoder2 = mlp([latent_dim, *top_hidden, 2 * top_dim])
         self.prior1 = mlp([top_dim, *top_hidden, 2 * latent_dim])
 
@@ -72,8 +71,10 @@ class HierarchicalVAE(VAE):
         return mu, logvar.clamp(-12.0, 8.0)
 
     def elbo(self, x: torch.Tensor, generator=None) -> HierarchicalELBO:
+        checks.generator(generator)
         flat = self._check(x)
-        mu1, logvar1 = self.posterior(x)
+        with checks.trusted():
+            mu1, logvar1 = self.posterior(flat.reshape(len(flat), *self.shape))
         z1 = self.reparameterize(mu1, logvar1, generator)
         mu2, logvar2 = self._q2(z1)
         z2 = self.reparameterize(mu2, logvar2, generator)
@@ -94,9 +95,9 @@ class HierarchicalVAE(VAE):
         """``log p(x, z1, z2) - log q(z1, z2 | x)`` for ``m`` samples, ``(m, B)``: with
         :meth:`VAE.iwae_bound` a lower bound on ``log p(x)``."""
         mu1, logvar1 = posterior
-        z1 = mu1 + (0.5 * logvar1).exp() * torch.randn((m, *mu1.shape), generator=generator)
+        z1 = mu1 + (0.5 * logvar1).exp() * runtime.randn((m, *mu1.shape), generator, mu1.device)
         mu2, logvar2 = self._q2(z1)
-        z2 = mu2 + (0.5 * logvar2).exp() * torch.randn(mu2.shape, generator=generator)
+        z2 = mu2 + (0.5 * logvar2).exp() * runtime.randn(mu2.shape, generator, mu2.device)
         log_p = (
             self.decoder_log_prob(flat, z1)
             + _log_normal(z1, *self._p1(z2))
@@ -109,10 +110,17 @@ class HierarchicalVAE(VAE):
         self, n: int, mean: bool = False, generator=None, z2: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Ancestral sampling ``z2 -> z1 -> x``; a given ``z2`` ``(n, top_dim)`` fixes the top."""
+        n = checks.sample_count(n)
+        checks.generator(generator)
         if z2 is None:
-            z2 = torch.randn((n, self.top_dim), generator=generator)
+            z2 = runtime.randn((n, self.top_dim), generator, self._device())
+        else:
+            z2 = checks.tensor(z2, "z2", shape=(self.top_dim,), min_len=0, dtype="float")
+            if len(z2) != n:
+                raise ValueError(f"z2 must have n={n} rows, got {len(z2)}")
+            z2 = z2.to(self._device())
         mu, logvar = self._p1(z2)
-        z1 = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=generator)
+        z1 = mu + (0.5 * logvar).exp() * runtime.randn(mu.shape, generator, mu.device)
         if mean:
             return self.decode(z1)
         return self.sample_given(z1, generator)

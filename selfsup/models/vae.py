@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import _checks as checks
+from .. import runtime
 from .autoencoder import mlp
 
 __all__ = ["ELBO", "LIKELIHOODS", "LinearGaussianVAE", "VAE", "kl_to_standard_normal"]
@@ -45,6 +47,8 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 
     ``1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)``. Shapes ``(B, r)`` -> ``(B,)``.
     """
+    mu = checks.tensor(mu, "mu", min_len=0, dtype="float")
+    logvar = checks.tensor(logvar, "logvar", min_len=0, dtype="float")
     if mu.shape != logvar.shape:
         raise ValueError(
             "mu and logvar must have the same shape, "
@@ -83,19 +87,17 @@ class VAE(nn.Module):
         beta: float = 1.0,
     ):
         super().__init__()
-        self.shape = tuple(int(s) for s in shape)
-        if not self.shape or any(s < 1 for s in self.shape):
-            raise ValueError(f"shape must be a tuple of positive ints, got {shape!r}")
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
-        if likelihood == "categorical" and not (isinstance(levels, int) and levels >= 2):
-            raise ValueError(
-                "a categorical decoder needs levels= (an int >= 2), e.g. 17 for digits"
-            )
-        if not (isinstance(latent_dim, int) and latent_dim >= 1):
-            raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}")
-        if not beta >= 0:
-            raise ValueError(f"beta must be >= 0, got {beta!r}")
+        self.shape = checks.sizes(shape, "shape", allow_empty=False)
+        checks.choice(likelihood, "likelihood", LIKELIHOODS)
+        if likelihood == "categorical":
+            if levels is None:
+                raise ValueError(
+                    "a categorical decoder needs levels= (an int >= 2), e.g. 17 for digits"
+                )
+            levels = checks.integer(levels, "levels", low=2)
+        latent_dim = checks.integer(latent_dim, "latent_dim")
+        beta = checks.number(beta, "beta", low=0)
+        hidden = checks.sizes(hidden, "hidden", example="(256,)")
         self.d = math.prod(self.shape)
         self.latent_dim, self.likelihood, self.levels, self.beta = (
             latent_dim,
@@ -103,7 +105,7 @@ class VAE(nn.Module):
             levels,
             beta,
         )
-        widths = [int(h) for h in hidden]
+        widths = list(hidden)
         self.hidden = tuple(widths)
         out = self.d * levels if likelihood == "categorical" else self.d
         self.encoder = mlp([self.d, *widths, 2 * latent_dim])
@@ -113,24 +115,26 @@ class VAE(nn.Module):
 
     # ------------------------------------------------------------------ checks
 
-    def _check(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or tuple(x.shape[1:]) != self.shape:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must be a tensor of shape (B, {self.shape}), got {got}")
-        flat = x.reshape(len(x), -1)
-        if self.likelihood == "categorical":
-            if flat.is_floating_point() or int(flat.min()) < 0 or int(flat.max()) >= self.levels:
-                raise ValueError(
-                    f"x must be integers in 0..{self.levels - 1} for a categorical decoder"
-                )
-        elif self.likelihood == "bernoulli":
-            if not ((flat == 0) | (flat == 1)).all():
-                raise ValueError(
-                    "x must be binary (0 or 1) for a Bernoulli decoder; binarize it first"
-                )
-        elif not torch.isfinite(flat.float()).all():
-            raise ValueError("x contains NaN or inf")
-        return flat
+    KIND = {"categorical": "levels", "bernoulli": "binary", "gaussian": "real"}
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _check(self, x, name: str = "x") -> torch.Tensor:
+        """The data this decoder models, flattened ``(B, d)`` on the model's device:
+        integer grey levels (categorical), 0/1 (Bernoulli) or floats (Gaussian)."""
+        kind = self.KIND[self.likelihood]
+        x = checks.images(x, name, self.shape, kind, self.levels, min_len=0, device=self._device())
+        return x.reshape(len(x), -1)
+
+    def _latent(self, z, name: str = "z") -> torch.Tensor:
+        z = checks.tensor(z, name, min_len=0, dtype="float")
+        if z.ndim < 2 or z.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"{name} must have shape (B, {self.latent_dim}) (latent_dim={self.latent_dim}), "
+                f"got {tuple(z.shape)}"
+            )
+        return z.to(self._device())
 
     def _encoder_input(self, flat: torch.Tensor) -> torch.Tensor:
         if self.likelihood == "categorical":
@@ -153,7 +157,7 @@ class VAE(nn.Module):
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator=None) -> torch.Tensor:
         """``z = mu + sigma * eps`` with ``eps ~ N(0, I)``: a sample of ``q`` that is a
         differentiable function of ``mu`` and ``logvar``."""
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = runtime.randn(mu.shape, generator, mu.device, dtype=mu.dtype)
         return mu + (0.5 * logvar).exp() * eps
 
     def _decoder_params(self, z: torch.Tensor) -> torch.Tensor:
@@ -187,6 +191,7 @@ class VAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The decoder's mean image ``E[x|z]``, ``(B, *shape)``, in data units."""
+        z = self._latent(z)
         params = self._decoder_params(z)
         if self.likelihood == "bernoulli":
             mean = torch.sigmoid(params)
@@ -199,8 +204,10 @@ class VAE(nn.Module):
 
     def elbo(self, x: torch.Tensor, generator=None) -> ELBO:
         """The ELBO per example with its two terms, in nats (one-sample estimate)."""
+        checks.generator(generator)
         flat = self._check(x)
-        mu, logvar = self.posterior(x)
+        with checks.trusted():
+            mu, logvar = self.posterior(flat.reshape(len(flat), *self.shape))
         z = self.reparameterize(mu, logvar, generator)
         reconstruction = self.decoder_log_prob(flat, z)
         kl = kl_to_standard_normal(mu, logvar)
@@ -222,10 +229,12 @@ class VAE(nn.Module):
         bound increases (in expectation) towards ``log p(x)`` as ``k`` grows
         (Burda et al., 2016).
         """
-        if not (isinstance(k, int) and k >= 1):
-            raise ValueError(f"k must be a positive int, got {k!r}")
+        k = checks.integer(k, "k")
+        chunk = checks.integer(chunk, "chunk")
+        checks.generator(generator)
         flat = self._check(x)
-        posterior = self.posterior(x)
+        with checks.trusted():
+            posterior = self.posterior(flat.reshape(len(flat), *self.shape))
         log_w = [
             self._log_weights(flat, posterior, min(chunk, k - start), generator)
             for start in range(0, k, chunk)
@@ -235,7 +244,7 @@ class VAE(nn.Module):
     def _log_weights(self, flat, posterior, m: int, generator) -> torch.Tensor:
         """``log p(x, z) - log q(z|x)`` for ``m`` samples ``z ~ q``, shape ``(m, B)``."""
         mu, logvar = posterior
-        eps = torch.randn((m, *mu.shape), generator=generator, device=mu.device)
+        eps = runtime.randn((m, *mu.shape), generator, mu.device)
         z = mu + (0.5 * logvar).exp() * eps  # (m, B, r)
         log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
         return self.decoder_log_prob(flat, z) + log_prior - _log_normal(z, mu, logvar)
@@ -264,13 +273,11 @@ class VAE(nn.Module):
             ``(B, *shape)`` float: ``x`` with conditional means in the unknown positions.
         """
         flat = self._check(x).float()
-        known = torch.as_tensor(known_mask, dtype=torch.bool, device=flat.device)
-        if tuple(known.shape) != self.shape:
-            raise ValueError(f"known_mask must have shape {self.shape}, got {tuple(known.shape)}")
-        if not (isinstance(samples, int) and samples >= 1):
-            raise ValueError(f"samples must be a positive int, got {samples!r}")
+        known = _known_mask(known_mask, self.shape).to(flat.device)
+        samples = checks.integer(samples, "samples")
+        checks.generator(generator)
         known = known.reshape(-1).float()
-        z = torch.randn((samples, self.latent_dim), generator=generator).to(flat.device)
+        z = runtime.randn((samples, self.latent_dim), generator, flat.device)
         params = self._decoder_params(z).unsqueeze(1)  # (S, 1, d[, levels])
         means = self.decode(z).reshape(samples, -1)  # (S, d)
         filled = []
@@ -282,10 +289,14 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, mean: bool = False, generator=None) -> torch.Tensor:
-        """``n`` samples: ``z ~ N(0, I)``, then ``x ~ p(x|z)`` (or its mean if ``mean``)."""
-        z = torch.randn(
-            (n, self.latent_dim), generator=generator, device=next(self.parameters()).device
-        )
+        """``n`` samples: ``z ~ N(0, I)``, then ``x ~ p(x|z)`` (or its mean if ``mean``).
+
+        Samples are on the data's scale: integer grey levels (categorical), 0/1 floats
+        (Bernoulli) or floats (Gaussian); decoder means are floats.
+        """
+        n = checks.sample_count(n)
+        checks.generator(generator)
+        z = runtime.randn((n, self.latent_dim), generator, self._device())
         if mean:
             return self.decode(z)
         return self.sample_given(z, generator)
@@ -293,15 +304,35 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample_given(self, z: torch.Tensor, generator=None) -> torch.Tensor:
         """A sample ``x ~ p(x | z)`` for each code ``z`` ``(n, r)``."""
+        z = self._latent(z)
+        checks.generator(generator)
         n, params = len(z), self._decoder_params(z)
+        # Draw on the generator's device, so a CPU generator gives the same samples
+        # whatever the model's device.
+        where = generator.device if generator is not None else params.device
         if self.likelihood == "bernoulli":
-            x = torch.bernoulli(torch.sigmoid(params), generator=generator)
+            x = torch.bernoulli(torch.sigmoid(params).to(where), generator=generator)
         elif self.likelihood == "gaussian":
-            x = params + self.log_scale.exp() * torch.randn(params.shape, generator=generator)
+            noise = runtime.randn(params.shape, generator, where)
+            x = params.to(where) + self.log_scale.exp().to(where) * noise
         else:
-            probs = torch.softmax(params, -1).reshape(-1, self.levels)
+            probs = torch.softmax(params, -1).reshape(-1, self.levels).to(where)
             x = torch.multinomial(probs, 1, generator=generator).reshape(n, self.d)
-        return x.reshape(n, *self.shape)
+        return x.to(params.device).reshape(n, *self.shape)
+
+
+def _known_mask(known_mask, shape: tuple[int, ...]) -> torch.Tensor:
+    """A boolean mask of one example's shape, ``True`` where a value is known."""
+    m = checks.tensor(known_mask, "known_mask", min_len=0)
+    if m.dtype != torch.bool:
+        if ((m != 0) & (m != 1)).any():
+            raise ValueError("known_mask must be boolean (or 0/1): True where x is known")
+        m = m.bool()
+    if tuple(m.shape) != tuple(shape):
+        raise ValueError(
+            f"known_mask must have shape {tuple(shape)} (one example's), got {tuple(m.shape)}"
+        )
+    return m
 
 
 class LinearGaussianVAE(nn.Module):
@@ -315,8 +346,8 @@ class LinearGaussianVAE(nn.Module):
 
     def __init__(self, d: int, r: int):
         super().__init__()
-        if not (isinstance(d, int) and isinstance(r, int) and 1 <= r <= d):
-            raise ValueError(f"need ints 1 <= r <= d, got d={d!r}, r={r!r}")
+        d = checks.integer(d, "d")
+        r = checks.integer(r, "r", low=1, high=d)
         kw = {"dtype": torch.float64}
         self.d, self.r = d, r
         self.W = nn.Parameter(0.1 * torch.randn(d, r, **kw))
@@ -327,7 +358,10 @@ class LinearGaussianVAE(nn.Module):
         self.log_s2 = nn.Parameter(torch.zeros(r, **kw))
 
     def _x(self, x) -> torch.Tensor:
-        t = torch.as_tensor(x, dtype=torch.float64).reshape(len(x), -1)
+        t = checks.tensor(x, "x", min_len=0, dtype="float")
+        if t.ndim < 2:
+            raise ValueError(f"x must have shape (B, {self.d}), got {tuple(t.shape)}")
+        t = t.to(torch.float64).reshape(len(t), -1)
         if t.shape[1] != self.d:
             raise ValueError(f"x must have {self.d} features per example, got {t.shape[1]}")
         return t

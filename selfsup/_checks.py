@@ -337,8 +337,7 @@ def images(
             lo, hi = int(t.min()), int(t.max())
             if lo < 0 or hi > top:
                 raise ValueError(
-                    f"{name} must be integers in 0..{top} (grey levels), got values in "
-                    f"{lo}..{hi}; "
+                    f"{name} must be integers in 0..{top}, got values in {lo}..{hi}; "
                     f"this model was built for levels={levels}: build it with the data set's "
                     "levels, or clamp the data"
                 )

@@ -79,7 +79,7 @@ def test_bad_input():
     model = _models()["transformer"]
     with pytest.raises(ValueError, match="integers"):
         model.log_prob(torch.rand(2, 3, 4))
-    with pytest.raises(ValueError, match="values in 0..4"):
+    with pytest.raises(ValueError, match="integers in 0..4"):
         model.log_prob(torch.full((2, 3, 4), 5))
     with pytest.raises(ValueError, match=r"shape \(B, 3, 4\)"):
         model.log_prob(torch.zeros(2, 12, dtype=torch.long))

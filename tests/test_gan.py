@@ -83,7 +83,7 @@ def test_divergence_stop_and_bad_input():
     gan = GAN(Generator(2, (2,), hidden=(4,)), Discriminator((2,), hidden=(4,)), loss="wasserstein")
     with pytest.raises(TrainingDiverged, match="at step 0"):
         train_gan(gan, torch.full((64, 2), 1e9), steps=3, batch_size=32, max_abs_loss=1e3)
-    with pytest.raises(TrainingDiverged, match="became nan"):
+    with pytest.raises(ValueError, match="data contains NaN"):
         train_gan(gan, torch.full((64, 2), float("nan")), steps=3, batch_size=32)
     with pytest.raises(ValueError, match="loss must be one of"):
         GAN(Generator(2, (2,)), Discriminator((2,)), loss="hinge")
@@ -91,3 +91,21 @@ def test_divergence_stop_and_bad_input():
         train_gan(gan, torch.zeros(10, 2), steps=1, batch_size=32)
     with pytest.raises(ValueError, match="same shape"):
         gradient_penalty(Discriminator((2,)), torch.zeros(3, 2), torch.zeros(4, 2))
+
+
+def test_a_nan_loss_stops_training_before_any_update():
+    """Both losses are checked before their optimiser step: the weights that come
+    back are the last finite ones, not NaN."""
+
+    class TurnsNaN(Discriminator):
+        calls = 0
+
+        def forward(self, x):
+            TurnsNaN.calls += 1
+            out = super().forward(x)
+            return out * float("nan") if TurnsNaN.calls > 5 else out
+
+    gan = GAN(Generator(2, (2,), hidden=(4,)), TurnsNaN((2,), hidden=(4,)))
+    with pytest.raises(TrainingDiverged, match="became nan at step 1"):
+        train_gan(gan, torch.randn(64, 2), steps=5, batch_size=32, device="cpu")
+    assert all(torch.isfinite(p).all() for p in gan.parameters())

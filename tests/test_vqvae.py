@@ -141,7 +141,7 @@ def test_bad_input():
         VQVAE((8, 8)).loss(torch.rand(2, 8, 8))
     with pytest.raises(ValueError, match="divisible"):
         VQVAE((6, 6), downsample=2)
-    with pytest.raises(ValueError, match="num_codes >= 2"):
+    with pytest.raises(ValueError, match="num_codes must be an int >= 2"):
         VectorQuantizer(1, 3)
 
 

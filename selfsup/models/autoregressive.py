@@ -23,6 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import _checks as checks
+from .vae import _known_mask
+
 __all__ = ["MADE", "AutoregressiveModel", "PixelCNN", "PixelTransformer", "made_masks"]
 
 
@@ -35,23 +38,16 @@ class AutoregressiveModel(nn.Module):
 
     def __init__(self, shape: Sequence[int], levels: int):
         super().__init__()
-        self.shape = tuple(int(s) for s in shape)
-        if not self.shape or any(s < 1 for s in self.shape):
-            raise ValueError(f"shape must be a tuple of positive ints, got {shape!r}")
-        if not (isinstance(levels, int) and levels >= 2):
-            raise ValueError(f"levels must be an int >= 2, got {levels!r}")
+        self.shape = checks.sizes(shape, "shape", allow_empty=False)
+        levels = checks.integer(levels, "levels", low=2)
         self.levels, self.d = levels, math.prod(self.shape)
         self.register_buffer("order", torch.arange(self.d))
 
-    def _check(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or tuple(x.shape[1:]) != self.shape:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must be a tensor of shape (B, {self.shape}), got {got}")
-        if x.is_floating_point() or x.is_complex():
-            raise ValueError("x must be integers (category indices), not floats")
-        if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.levels):
-            raise ValueError(f"x must have values in 0..{self.levels - 1}")
-        return x.reshape(len(x), self.d).long()
+    def _check(self, x, name: str = "x") -> torch.Tensor:
+        """Integer data ``(B, *shape)`` in ``0..levels-1``, flattened, on the model's device."""
+        device = self.order.device
+        x = checks.images(x, name, self.shape, "levels", self.levels, min_len=0, device=device)
+        return x.reshape(len(x), self.d)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -78,10 +74,7 @@ class AutoregressiveModel(nn.Module):
         return -self.log_prob(batch).mean()
 
     def _mask(self, known_mask: torch.Tensor) -> torch.Tensor:
-        m = torch.as_tensor(known_mask, dtype=torch.bool)
-        if tuple(m.shape) != self.shape:
-            raise ValueError(f"known_mask must have shape {self.shape}, got {tuple(m.shape)}")
-        return m.reshape(self.d).to(self.order.device)
+        return _known_mask(known_mask, self.shape).reshape(self.d).to(self.order.device)
 
     @torch.no_grad()
     def complete(
@@ -93,19 +86,32 @@ class AutoregressiveModel(nn.Module):
         ``p(x_i | x_<i)``: exact conditioning when the known positions are a prefix of
         the ordering; otherwise later known positions are ignored for earlier ones.
         """
-        self.eval()
+        checks.generator(generator)
         flat = self._check(x).clone()
         mask = self._mask(known_mask)
-        for pos in self.order.tolist():
-            if mask[pos]:
-                continue
-            probs = torch.softmax(self.logits(flat)[:, pos], -1)
-            flat[:, pos] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        if len(flat) == 0:
+            return flat.reshape(0, *self.shape)
+        # Draw on the generator's device, so that a CPU generator gives the same
+        # samples whatever the model's device.
+        where = generator.device if generator is not None else flat.device
+        was_training = self.training
+        self.eval()
+        try:
+            for pos in self.order.tolist():
+                if mask[pos]:
+                    continue
+                probs = torch.softmax(self.logits(flat)[:, pos], -1).to(where)
+                draw = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                flat[:, pos] = draw.to(flat.device)
+        finally:
+            self.train(was_training)
         return flat.reshape(len(flat), *self.shape)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` samples, one position at a time: ``d`` network passes."""
+        """``n`` samples, integers ``(n, *shape)``, one position at a time: ``d`` network
+        passes."""
+        n = checks.sample_count(n)
         start = torch.zeros((n, *self.shape), dtype=torch.long, device=self.order.device)
         return self.complete(start, torch.zeros(self.shape, dtype=torch.bool), generator)
 
@@ -178,9 +184,11 @@ class MADE(AutoregressiveModel):
         seed: int = 0,
     ):
         super().__init__(shape, levels)
-        if not (isinstance(orderings, int) and orderings >= 1):
-            raise ValueError(f"orderings must be a positive int, got {orderings!r}")
-        sizes = [self.d * levels, *[int(h) for h in hidden], self.d * levels]
+        orderings = checks.integer(orderings, "orderings")
+        hidden = checks.sizes(hidden, "hidden", example="(512,)")
+        dropout = checks.number(dropout, "dropout", low=0, high=1, high_open=True)
+        seed = checks.integer(seed, "seed", low=0)
+        sizes = [self.d * levels, *hidden, self.d * levels]
         self.layers = nn.ModuleList(
             _MaskedLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
         )
@@ -233,8 +241,10 @@ class MADE(AutoregressiveModel):
     @torch.no_grad()
     def complete(self, x, known_mask, generator=None):
         """As in :class:`AutoregressiveModel`, with one ordering drawn per call."""
+        checks.generator(generator)
         if self.orderings > 1:
-            self._use(int(torch.randint(self.orderings, (), generator=generator)))
+            where = generator.device if generator is not None else None
+            self._use(int(torch.randint(self.orderings, (), generator=generator, device=where)))
         return super().complete(x, known_mask, generator)
 
 
@@ -271,6 +281,11 @@ class PixelCNN(AutoregressiveModel):
         super().__init__(shape, levels)
         if len(self.shape) != 2:
             raise ValueError(f"PixelCNN needs an image shape (H, W), got {shape!r}")
+        channels = checks.integer(channels, "channels")
+        layers = checks.integer(layers, "layers")
+        kernel = checks.integer(kernel, "kernel")
+        if kernel % 2 == 0:
+            raise ValueError(f"kernel must be odd (a centre pixel to mask), got {kernel}")
         self.embed = nn.Embedding(levels, channels)
         self.first = _MaskedConv2d("A", channels, channels, 2 * (kernel // 2) + 3)
         self.blocks = nn.ModuleList(
@@ -319,6 +334,11 @@ class PixelTransformer(AutoregressiveModel):
         dropout: float = 0.0,
     ):
         super().__init__(shape, levels)
+        dim, heads = checks.integer(dim, "dim"), checks.integer(heads, "heads")
+        layers = checks.integer(layers, "layers")
+        dropout = checks.number(dropout, "dropout", low=0, high=1, high_open=True)
+        if dim % heads:
+            raise ValueError(f"dim must be divisible by heads, got dim={dim}, heads={heads}")
         self.token = nn.Embedding(levels + 1, dim)  # index `levels` is the start symbol
         self.position = nn.Parameter(0.02 * torch.randn(self.d, dim))
         self.blocks = nn.ModuleList(_Block(dim, heads, dropout) for _ in range(layers))

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import _checks as checks
 from .. import runtime
 from ..runtime import progress_enabled
 from ..train import TrainingDiverged
@@ -53,12 +54,15 @@ class Generator(nn.Module):
         image: bool = False,
     ):
         super().__init__()
-        self.latent_dim, self.shape, self.image = latent_dim, tuple(shape), image
-        self.hidden = tuple(int(h) for h in hidden)
-        self.net = mlp([latent_dim, *hidden, math.prod(self.shape)])
+        latent_dim = checks.integer(latent_dim, "latent_dim")
+        self.latent_dim, self.shape = latent_dim, checks.sizes(shape, "shape", allow_empty=False)
+        self.image = bool(image)
+        self.hidden = checks.sizes(hidden, "hidden", example="(128, 128)")
+        self.net = mlp([latent_dim, *self.hidden, math.prod(self.shape)])
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        out = self.net(z)
+        z = checks.tensor(z, "z", shape=(self.latent_dim,), min_len=0, dtype="float")
+        out = self.net(z.to(self.net[0].weight.device))
         out = torch.sigmoid(out) if self.image else out
         return out.reshape(len(z), *self.shape)
 
@@ -75,7 +79,10 @@ class Discriminator(nn.Module):
         self, shape: Sequence[int], hidden: Sequence[int] = (128, 128), conv: bool = False
     ):
         super().__init__()
-        self.shape, self.conv = tuple(shape), conv
+        self.shape, self.conv = checks.sizes(shape, "shape", allow_empty=False), bool(conv)
+        hidden = checks.sizes(hidden, "hidden", example="(128, 128)")
+        if conv and (len(self.shape) != 2 or any(s % 2 for s in self.shape)):
+            raise ValueError(f"a conv discriminator needs an image shape (H, W) with even sides, got {self.shape}")
         if conv:
             self.net = nn.Sequential(
                 nn.Conv2d(1, 32, 3, padding=1), nn.LeakyReLU(0.2),
@@ -90,14 +97,22 @@ class Discriminator(nn.Module):
             self.net = nn.Sequential(*layers, nn.Linear(sizes[-1], 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x if x.is_floating_point() else x.float()
+        x = checks.tensor(x, "x", shape=self.shape, min_len=0, dtype="float")
+        x = x.to(next(self.net.parameters()).device)
         x = x[:, None] if self.conv else x.reshape(len(x), -1)
         return self.net(x).squeeze(-1)
 
 
 def _check_loss(loss: str) -> None:
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    checks.choice(loss, "loss", LOSSES)
+
+
+def _outputs(t, name: str) -> torch.Tensor:
+    """The discriminator's outputs ``(B,)`` (or ``(B, 1)``), finite, non-empty."""
+    t = checks.tensor(t, name, ndim=(1, 2), dtype="float")
+    if t.ndim == 2 and t.shape[1] != 1:
+        raise ValueError(f"{name} must be the discriminator's outputs (B,), got {tuple(t.shape)}")
+    return t
 
 
 def d_loss(real: torch.Tensor, fake: torch.Tensor, loss: str) -> torch.Tensor:
@@ -108,6 +123,7 @@ def d_loss(real: torch.Tensor, fake: torch.Tensor, loss: str) -> torch.Tensor:
     - wasserstein: ``E f(G(z)) - E f(x)`` (the critic maximises the difference).
     """
     _check_loss(loss)
+    real, fake = _outputs(real, "real"), _outputs(fake, "fake")
     if loss == "wasserstein":
         return fake.mean() - real.mean()
     return F.softplus(-real).mean() + F.softplus(fake).mean()
@@ -121,6 +137,7 @@ def g_loss(fake: torch.Tensor, loss: str) -> torch.Tensor:
     - wasserstein: ``-E f(G(z))``.
     """
     _check_loss(loss)
+    fake = _outputs(fake, "fake")
     if loss == "minimax":
         return -F.softplus(fake).mean()
     if loss == "nonsaturating":
@@ -136,18 +153,17 @@ def gradient_penalty(
 ) -> torch.Tensor:
     """WGAN-GP's ``E (||grad_x f(x_hat)||_2 - 1)^2`` at random interpolates
     ``x_hat = eps x + (1 - eps) G(z)``, ``eps ~ U[0, 1]`` per example."""
+    real = checks.tensor(real, "real", dtype="float")
+    fake = checks.tensor(fake, "fake", dtype="float")
+    checks.generator(generator)
     if real.shape != fake.shape:
         raise ValueError(
             "real and fake must have the same shape, "
             f"got {tuple(real.shape)} and {tuple(fake.shape)}"
         )
     # BEGIN SOLUTION
-    eps = torch.rand(
-        (len(real),) + (1,) * (real.ndim - 1),
-        generator=generator,
-        device=real.device,
-        dtype=real.dtype,
-    )
+    eps = runtime.rand((len(real),) + (1,) * (real.ndim - 1), generator, real.device,
+                       dtype=real.dtype)  # fmt: skip
     x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     return ((grad.reshape(len(real), -1).norm(dim=1) - 1) ** 2).mean()
@@ -171,6 +187,12 @@ class GAN(nn.Module):
     ):
         super().__init__()
         _check_loss(loss)
+        if not isinstance(generator, Generator) or not isinstance(discriminator, nn.Module):
+            raise checks.InputTypeError(
+                "generator must be a Generator and discriminator an nn.Module, got "
+                f"{checks.describe(generator)} and {checks.describe(discriminator)}"
+            )
+        gp_weight = checks.number(gp_weight, "gp_weight", low=0, fix="WGAN-GP uses 10")
         self.generator, self.discriminator, self.loss_name, self.gp_weight = (
             generator,
             discriminator,
@@ -180,9 +202,26 @@ class GAN(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` samples ``G(z)``, ``z ~ N(0, I)``."""
-        z = torch.randn((n, self.generator.latent_dim), generator=generator)
-        return self.generator(z)
+        """``n`` samples ``G(z)``, ``z ~ N(0, I)``: floats (in ``[0, 1]`` for an image
+        generator)."""
+        n = checks.sample_count(n)
+        checks.generator(generator)
+        device = next(self.generator.parameters()).device
+        return self.generator(runtime.randn((n, self.generator.latent_dim), generator, device))
+
+    def loss(self, batch: torch.Tensor) -> torch.Tensor:
+        """The discriminator's loss on ``batch`` (real data) against as many fresh
+        samples: the quantity the discriminator minimises, the generator maximises
+        (a variational estimate of the game's divergence, up to sign and constants)."""
+        real = self._data(batch, "batch")
+        z = runtime.randn((len(real), self.generator.latent_dim), None, real.device)
+        return d_loss(self.discriminator(real), self.discriminator(self.generator(z)),
+                      self.loss_name)  # fmt: skip
+
+    def _data(self, x, name: str) -> torch.Tensor:
+        kind = "unit" if self.generator.image else "real"
+        device = next(self.generator.parameters()).device
+        return checks.images(x, name, self.generator.shape, kind, device=device)
 
 
 @dataclass
@@ -218,16 +257,33 @@ def train_gan(
     infinite or larger than ``max_abs_loss`` in magnitude. In the full profile's smoke
     check, ``steps`` is cut to :data:`selfsup.runtime.SMOKE_STEPS`.
     """
-    if not (isinstance(steps, int) and steps >= 1 and isinstance(d_steps, int) and d_steps >= 1):
-        raise ValueError(f"steps and d_steps must be positive ints, got {steps!r} and {d_steps!r}")
+    if not isinstance(gan, GAN):
+        raise checks.InputTypeError(f"gan must be a GAN, got {checks.describe(gan)}")
+    steps = checks.integer(steps, "steps")
+    d_steps = checks.integer(d_steps, "d_steps")
+    batch_size = checks.integer(batch_size, "batch_size")
+    lr_g = checks.number(lr_g, "lr_g", low=0, low_open=True)
+    lr_d = checks.number(lr_d, "lr_d", low=0, low_open=True)
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+        raise checks.InputTypeError(f"betas must be a pair (b1, b2), got {betas!r}")
+    betas = tuple(checks.number(b, f"betas[{i}]", low=0, high=1, high_open=True)
+                  for i, b in enumerate(betas))  # fmt: skip
+    if seed is not None:
+        seed = checks.integer(seed, "seed", low=0)
+    callback_every = checks.integer(callback_every, "callback_every")
+    max_abs_loss = checks.number(max_abs_loss, "max_abs_loss", low=0, low_open=True)
     steps = runtime.smoke_cap(steps, runtime.SMOKE_STEPS)
-    if not isinstance(data, torch.Tensor) or len(data) < batch_size:
-        raise ValueError(f"data must be a tensor with at least batch_size={batch_size} examples")
+    data = gan._data(data, "data").cpu()
+    if len(data) < batch_size:
+        raise ValueError(
+            f"data must have at least batch_size={batch_size} examples, got {len(data)}; "
+            "pass a smaller batch_size"
+        )
     # Draws on the CPU, moved to the device; the default seed follows runtime.setup.
     g = torch.Generator().manual_seed(runtime.derived_seed() if seed is None else seed)
     params = list(gan.parameters())
     home = params[0].device if params else torch.device("cpu")
-    device = torch.device(runtime.device() if device is None else device)
+    device = runtime.device() if device is None else checks.device(device)
     gp_generator = g if device.type == "cpu" else None
     opt_g = torch.optim.Adam(gan.generator.parameters(), lr=lr_g, betas=betas)
     opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=lr_d, betas=betas)
@@ -258,20 +314,24 @@ def train_gan(
             for _ in range(d_steps):
                 real = data[torch.randint(len(data), (batch_size,), generator=g)].to(device)
                 fake = gan.generator(noise()).detach()
-                loss_d = d_loss(gan.discriminator(real), gan.discriminator(fake), loss)
-                if gan.gp_weight > 0:
-                    loss_d = loss_d + gan.gp_weight * gradient_penalty(
-                        gan.discriminator, real.float(), fake, gp_generator
-                    )
+                with checks.trusted():
+                    loss_d = d_loss(gan.discriminator(real), gan.discriminator(fake), loss)
+                    if gan.gp_weight > 0:
+                        loss_d = loss_d + gan.gp_weight * gradient_penalty(
+                            gan.discriminator, real.float(), fake, gp_generator
+                        )
+                value_d = check(loss_d, "discriminator", step)  # before any update
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 opt_d.step()
-            loss_g = g_loss(gan.discriminator(gan.generator(noise())), loss)
+            with checks.trusted():
+                loss_g = g_loss(gan.discriminator(gan.generator(noise())), loss)
+            value_g = check(loss_g, "generator", step)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
-            history.d_loss.append(check(loss_d, "discriminator", step))
-            history.g_loss.append(check(loss_g, "generator", step))
+            history.d_loss.append(value_d)
+            history.g_loss.append(value_g)
             if bar is not None:
                 bar.update(1)
             if callback is not None and ((step + 1) % callback_every == 0 or step == steps - 1):

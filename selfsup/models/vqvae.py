@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import _checks as checks
+
 __all__ = ["VQOutput", "VQVAE", "VectorQuantizer"]
 
 
@@ -60,12 +62,12 @@ class VectorQuantizer(nn.Module):
         dead_threshold: float = 0.03,
     ):
         super().__init__()
-        if not (
-            isinstance(num_codes, int) and num_codes >= 2 and isinstance(dim, int) and dim >= 1
-        ):
-            raise ValueError(f"need num_codes >= 2 and dim >= 1, got {num_codes!r} and {dim!r}")
-        if not 0 < decay < 1:
-            raise ValueError(f"decay must be in (0, 1), got {decay!r}")
+        num_codes = checks.integer(num_codes, "num_codes", low=2)
+        dim = checks.integer(dim, "dim")
+        beta = checks.number(beta, "beta", low=0)
+        decay = checks.number(decay, "decay", low=0, high=1, low_open=True, high_open=True)
+        eps = checks.number(eps, "eps", low=0)
+        dead_threshold = checks.number(dead_threshold, "dead_threshold", low=0, high=1)
         self.num_codes, self.dim, self.beta = num_codes, dim, beta
         self.ema, self.decay, self.eps = ema, decay, eps
         self.restart_dead, self.dead_threshold = restart_dead, dead_threshold
@@ -79,7 +81,9 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("usage", torch.full((num_codes,), 1.0 / num_codes))
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
-        """Index of the nearest code (squared Euclidean distance) for each row."""
+        """Index of the nearest code (squared Euclidean distance) for each row ``(N, dim)``."""
+        flat = checks.tensor(flat, "flat", shape=(self.dim,), min_len=0, dtype="float")
+        flat = flat.to(self.codebook.device)
         # BEGIN SOLUTION
         distances = (
             (flat**2).sum(1, keepdim=True)
@@ -90,13 +94,17 @@ class VectorQuantizer(nn.Module):
         # END SOLUTION
 
     def forward(self, z_e: torch.Tensor) -> VQOutput:
-        if not isinstance(z_e, torch.Tensor) or z_e.shape[-1] != self.dim:
-            got = tuple(z_e.shape) if isinstance(z_e, torch.Tensor) else type(z_e).__name__
-            raise ValueError(f"z_e must be a tensor of shape (..., {self.dim}), got {got}")
-        if not torch.isfinite(z_e).all():
-            raise ValueError("z_e contains NaN or inf")
+        z_e = checks.tensor(z_e, "z_e", min_len=0, dtype="float")
+        if z_e.ndim < 1 or z_e.shape[-1] != self.dim:
+            raise ValueError(f"z_e must be a tensor of shape (..., {self.dim}), got {tuple(z_e.shape)}")
+        if z_e.numel() == 0:
+            raise ValueError(
+                "z_e is empty: quantizing no vectors has no perplexity and would corrupt the "
+                "usage statistics; pass at least one vector"
+            )
         flat = z_e.reshape(-1, self.dim)
-        indices = self.nearest(flat)
+        with checks.trusted():
+            indices = self.nearest(flat)
         codes = self.codebook[indices]
         commitment = F.mse_loss(flat, codes.detach())
         codebook_loss = flat.new_zeros(()) if self.ema else F.mse_loss(codes, flat.detach())
@@ -146,13 +154,15 @@ class VectorQuantizer(nn.Module):
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """The code vectors of integer ``indices``, shape ``(*indices.shape, dim)``."""
-        if (
-            indices.is_floating_point()
-            or int(indices.min()) < 0
-            or int(indices.max()) >= self.num_codes
+        indices = checks.tensor(indices, "indices", min_len=0, dtype="int")
+        if checks.values_checked() and indices.numel() and (
+            int(indices.min()) < 0 or int(indices.max()) >= self.num_codes
         ):
-            raise ValueError(f"indices must be integers in 0..{self.num_codes - 1}")
-        return self.codebook[indices]
+            raise ValueError(
+                f"indices must be integers in 0..{self.num_codes - 1}, got values in "
+                f"{int(indices.min())}..{int(indices.max())}"
+            )
+        return self.codebook[indices.to(self.codebook.device)]
 
 
 class VQVAE(nn.Module):
@@ -179,11 +189,14 @@ class VQVAE(nn.Module):
         **quantizer,
     ):
         super().__init__()
-        self.shape = tuple(int(s) for s in shape)
+        self.shape = checks.sizes(shape, "shape", allow_empty=False)
         if len(self.shape) != 2:
             raise ValueError(f"shape must be (H, W), got {shape!r}")
-        if not (isinstance(levels, int) and levels >= 2):
-            raise ValueError(f"levels must be an int >= 2, got {levels!r}")
+        levels = checks.integer(levels, "levels", low=2)
+        num_codes = checks.integer(num_codes, "num_codes", low=2)
+        code_dim = checks.integer(code_dim, "code_dim")
+        width = checks.integer(width, "width")
+        downsample = checks.integer(downsample, "downsample", low=0)
         h, w = self.shape
         if h % 2**downsample or w % 2**downsample:
             raise ValueError(f"H and W must be divisible by 2**downsample = {2**downsample}")
@@ -199,17 +212,17 @@ class VQVAE(nn.Module):
         self.encoder, self.decoder = nn.Sequential(*enc), nn.Sequential(*dec)
         self.quantizer = VectorQuantizer(num_codes, code_dim, **quantizer)
 
-    def _check(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or tuple(x.shape[1:]) != self.shape:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must be a tensor of shape (B, {self.shape}), got {got}")
-        if x.is_floating_point() or int(x.min()) < 0 or int(x.max()) >= self.levels:
-            raise ValueError(f"x must be integers in 0..{self.levels - 1}")
-        return x
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _check(self, x, name: str = "x") -> torch.Tensor:
+        return checks.images(x, name, self.shape, "levels", self.levels, device=self._device())
 
     def quantize(self, x: torch.Tensor) -> VQOutput:
+        """The quantizer's output for integer images ``x`` ``(B, H, W)``."""
         z_e = self.encoder(self._check(x).float()[:, None] / (self.levels - 1))
-        return self.quantizer(z_e.permute(0, 2, 3, 1))  # channels last
+        with checks.trusted():
+            return self.quantizer(z_e.permute(0, 2, 3, 1))  # channels last
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -222,25 +235,35 @@ class VQVAE(nn.Module):
     @torch.no_grad()
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
         """The decoder's mean image ``E[x | code]``, ``(B, H, W)``, in grey levels."""
+        indices = checks.tensor(indices, "indices", shape=self.code_shape, min_len=0, dtype="int")
         probs = torch.softmax(self._logits(self.quantizer.lookup(indices)), -1)
-        return (probs * torch.arange(self.levels, dtype=probs.dtype)).sum(-1)
+        values = torch.arange(self.levels, dtype=probs.dtype, device=probs.device)
+        return (probs * values).sum(-1)
 
     def reconstruction_log_prob(self, x: torch.Tensor, out: VQOutput | None = None) -> torch.Tensor:
         """``log p(x | quantized code of x)`` per image, in nats."""
-        out = self.quantize(x) if out is None else out
+        x = self._check(x)
+        with checks.trusted():
+            out = self.quantize(x) if out is None else out
         logp = torch.log_softmax(self._logits(out.quantized), -1)
         return logp.gather(-1, x.long()[..., None]).squeeze(-1).sum((1, 2))
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
         """Negative reconstruction log-likelihood (nats per image) plus the VQ losses,
         summed (not averaged) over the code's elements so both are per image."""
-        out = self.quantize(batch)
-        elements = math.prod(self.code_shape) * self.quantizer.dim
-        return -self.reconstruction_log_prob(batch, out).mean() + elements * out.loss
+        batch = self._check(batch, "batch")
+        with checks.trusted():
+            out = self.quantize(batch)
+            elements = math.prod(self.code_shape) * self.quantizer.dim
+            return -self.reconstruction_log_prob(batch, out).mean() + elements * out.loss
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Decode codes drawn *uniformly and independently* per position: what a
         VQ-VAE without a learned prior generates (mean images)."""
-        idx = torch.randint(self.num_codes, (n, *self.code_shape), generator=generator)
-        return self.decode(idx)
+        n = checks.sample_count(n)
+        checks.generator(generator)
+        where = generator.device if generator is not None else self._device()
+        shape = (n, *self.code_shape)
+        idx = torch.randint(self.num_codes, shape, generator=generator, device=where)
+        return self.decode(idx.to(self._device()))

@@ -302,6 +302,11 @@ def array(x, name: str, *, ndim: int | None = None, min_len: int = 1, finite: bo
     """``x`` as a float64 NumPy array (tensors are detached and moved to the CPU)."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
+    elif isinstance(x, (list, tuple, numbers.Number, np.generic)):
+        try:
+            x = np.asarray(x, dtype=np.float64)  # lists keep double precision
+        except (TypeError, ValueError):
+            pass  # tensor() names the problem
     t = tensor(x, name, ndim=ndim, min_len=min_len, finite=finite)
     return t.numpy().astype(np.float64, copy=False)
 

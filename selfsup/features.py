@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import _checks as checks
 from . import data, runtime
 from .train import fit
 
@@ -40,6 +41,7 @@ class DigitClassifier(nn.Module):
 
     def __init__(self, num_classes: int = 10):
         super().__init__()
+        num_classes = checks.integer(num_classes, "num_classes", low=2)
         self.body = nn.Sequential(
             nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
@@ -48,11 +50,12 @@ class DigitClassifier(nn.Module):
         )  # fmt: skip
         self.head = nn.Linear(self.num_features, num_classes)
 
-    @staticmethod
-    def _images(x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.ndim not in (3, 4):
-            raise ValueError("x must be images (B, H, W) or (B, 1, H, W) with values in [0, 1]")
-        x = x.float()
+    def _images(self, x: torch.Tensor) -> torch.Tensor:
+        x = checks.tensor(x, "x", min_len=0)
+        if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[1] != 1):
+            raise ValueError(f"x must be images (B, H, W) or (B, 1, H, W), got {tuple(x.shape)}")
+        x = checks.images(x, "x", x.shape[1:], "unit", min_len=0)
+        x = x.to(self.head.weight.device)
         return x.unsqueeze(1) if x.ndim == 3 else x
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,12 +68,19 @@ class DigitClassifier(nn.Module):
     @torch.no_grad()
     def probs(self, x: torch.Tensor) -> torch.Tensor:
         """Class probabilities ``(B, 10)``."""
-        self.eval()
-        return torch.softmax(self.logits(x), -1)
+        with runtime.eval_mode(self):
+            return torch.softmax(self.logits(x), -1)
 
     def loss(self, batch) -> torch.Tensor:
+        """Cross-entropy of a batch ``(images in [0, 1], integer labels)``."""
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            raise checks.InputTypeError(
+                f"batch must be a pair (images, labels), got {checks.describe(batch)}"
+            )
         x, y = batch
-        return nn.functional.cross_entropy(self.logits(x), y)
+        logits = self.logits(x)
+        y = checks.tensor(y, "labels", ndim=1, dtype="int", device=logits.device)
+        return nn.functional.cross_entropy(logits, y)
 
 
 class FeatureModule(nn.Module):
@@ -79,16 +89,15 @@ class FeatureModule(nn.Module):
 
     def __init__(self, classifier: DigitClassifier, output: str = "features"):
         super().__init__()
-        if output not in ("features", "logits"):
-            raise ValueError(f"output must be 'features' or 'logits', got {output!r}")
+        checks.choice(output, "output", ("features", "logits"))
         self.classifier, self.output = classifier, output
         self.num_features = classifier.num_features if output == "features" else 10
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.classifier.eval()
         fn = self.classifier.features if self.output == "features" else self.classifier.logits
-        return fn(x)
+        with runtime.eval_mode(self.classifier):
+            return fn(x)
 
 
 _LOADED: dict[str, tuple[DigitClassifier, float]] = {}
@@ -111,8 +120,9 @@ def load_classifier(
     Args:
         dataset: ``"digits"`` (8x8, inputs are pixels / 16) or ``"mnist"`` (pixels / 255).
     """
-    if dataset not in _SCALE:
-        raise ValueError(f"dataset must be 'digits' or 'mnist', got {dataset!r}")
+    checks.choice(dataset, "dataset", tuple(_SCALE))
+    epochs = checks.integer(epochs, "epochs")
+    seed = checks.integer(seed, "seed", low=0)
     # The smoke check trains it briefly (selfsup.runtime.smoke_cap): never reuse that one.
     smoke = runtime.smoke_cap(epochs, runtime.SMOKE_EPOCHS) < epochs
     key = f"{dataset}-e{epochs}-s{seed}-v{VERSION}{'-smoke' if smoke else ''}"
@@ -155,12 +165,19 @@ class DigitFeatures:
     """
 
     def __init__(self, classifier: DigitClassifier, reference: torch.Tensor, vmax: float = 16.0):
-        self.classifier, self.vmax = classifier, float(vmax)
+        self.classifier = classifier
+        self.vmax = checks.number(vmax, "vmax", low=0, low_open=True)
         with torch.no_grad():
             self.scale = float(self._raw(reference).pow(2).mean().sqrt())
 
+    def _unit(self, images) -> torch.Tensor:
+        """Images on the ``0..vmax`` scale to ``[0, 1]``; samples of continuous models
+        that stray outside the scale are clipped to it."""
+        x = checks.tensor(images, "images", ndim=(3, 4), dtype="float")
+        return x.clamp(0, self.vmax) / self.vmax
+
     def _raw(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classifier.features(images.float().clamp(0, self.vmax) / self.vmax)
+        return self.classifier.features(self._unit(images))
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -169,4 +186,4 @@ class DigitFeatures:
 
     def probs(self, images: torch.Tensor) -> torch.Tensor:
         """Class probabilities ``(B, 10)``."""
-        return self.classifier.probs(images.float().clamp(0, self.vmax) / self.vmax)
+        return self.classifier.probs(self._unit(images))

@@ -20,6 +20,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from . import _checks as checks
+
 __all__ = [
     "Memorisation",
     "PrecisionRecall",
@@ -49,12 +51,21 @@ def bits_per_dim(nll_nats, dims: int) -> float:
             a scalar mean).
         dims: the number of dimensions of one example (64 for 8x8 digits).
     """
-    if not (isinstance(dims, int) and dims >= 1):
-        raise ValueError(f"dims must be a positive int, got {dims!r}")
-    nll = torch.as_tensor(nll_nats, dtype=torch.float64)
-    if torch.isnan(nll).any():
-        raise ValueError("nll_nats contains NaN")
+    dims = checks.integer(dims, "dims", fix="e.g. dims=64 for 8x8 images")
+    nll = _nll(nll_nats, "nll_nats")
     return float(nats_to_bits(nll.mean()) / dims)
+
+
+def _nll(values, name: str) -> torch.Tensor:
+    """Negative log-likelihoods as a non-empty float64 tensor: ``+inf`` (a model that
+    gives an example probability 0) is a valid answer, NaN and ``-inf`` are not."""
+    nll = checks.tensor(values, name, min_len=0, finite=False, dtype="float")
+    nll = nll.detach().to(torch.float64).reshape(-1)
+    if nll.numel() == 0:
+        raise ValueError(f"{name} is empty: pass one negative log-likelihood per example")
+    if torch.isnan(nll).any() or (nll == -math.inf).any():
+        raise ValueError(f"{name} contains NaN or -inf; check the model's log_prob")
+    return nll
 
 
 # --------------------------------------------------------------------- likelihood
@@ -63,9 +74,7 @@ def bits_per_dim(nll_nats, dims: int) -> float:
 def perplexity(nll_nats_per_token) -> float:
     """``exp`` of the mean negative log-likelihood per token (nats): the effective
     number of equally likely choices the model hesitates between at each step."""
-    nll = torch.as_tensor(nll_nats_per_token, dtype=torch.float64)
-    if torch.isnan(nll).any():
-        raise ValueError("nll_nats_per_token contains NaN")
+    nll = _nll(nll_nats_per_token, "nll_nats_per_token")
     if (nll < 0).any():
         raise ValueError("nll_nats_per_token must be >= 0 for discrete tokens")
     return float(torch.exp(nll.mean()))
@@ -75,9 +84,7 @@ def perplexity(nll_nats_per_token) -> float:
 
 
 def _features(x, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x, dtype=np.float64)
+    arr = checks.array(x, name, min_len=0, finite=False)
     if arr.ndim != 2 or len(arr) < 2:
         raise ValueError(f"{name} must have shape (n, f) with n >= 2, got {arr.shape}")
     # A NaN or inf makes the sum non-finite: one cheap pass, the full check only then
@@ -85,6 +92,14 @@ def _features(x, name: str) -> np.ndarray:
     if not np.isfinite(arr.sum()) and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf")
     return arr
+
+
+def _flat_features(x, name: str) -> np.ndarray:
+    """Examples of any shape ``(n, ...)``, flattened to ``(n, f)``."""
+    arr = checks.array(x, name, min_len=0, finite=False)
+    if arr.ndim < 1:
+        raise ValueError(f"{name} must have a batch axis, got shape {arr.shape}")
+    return _features(arr.reshape(len(arr), -1), name)
 
 
 def _pair(a, b, names=("feats_a", "feats_b")) -> tuple[np.ndarray, np.ndarray]:
@@ -122,8 +137,7 @@ def inception_score(probs_or_logits, splits: int = 10, from_logits: bool = False
             "probs_or_logits must be probabilities (rows >= 0 summing to 1); "
             "pass from_logits=True for logits"
         )
-    if not (isinstance(splits, int) and 1 <= splits <= len(p)):
-        raise ValueError(f"splits must be an int in [1, {len(p)}], got {splits!r}")
+    splits = checks.integer(splits, "splits", high=len(p))
     scores = []
     for part in np.array_split(p, splits):
         marginal = part.mean(0, keepdims=True)
@@ -181,9 +195,10 @@ def kid(feats_a, feats_b, subsets: int = 100, subset_size: int = 1000, seed: int
     sample size, and it can be slightly negative.
     """
     a, b = _pair(feats_a, feats_b)
+    subsets = checks.integer(subsets, "subsets")
+    subset_size = checks.integer(subset_size, "subset_size", low=2)
+    seed = checks.integer(seed, "seed", low=0)
     m = min(subset_size, len(a), len(b))
-    if m < 2 or not (isinstance(subsets, int) and subsets >= 1):
-        raise ValueError("kid needs subsets >= 1 and at least 2 samples per subset")
     f = a.shape[1]
     rng = np.random.default_rng(seed)
     values = []
@@ -219,8 +234,7 @@ def precision_recall(real_feats, fake_feats, k: int = 3) -> PrecisionRecall:
     of real points inside the fake manifold (coverage).
     """
     real, fake = _pair(real_feats, fake_feats, ("real_feats", "fake_feats"))
-    if not (isinstance(k, int) and 1 <= k < min(len(real), len(fake))):
-        raise ValueError(f"k must be an int in [1, {min(len(real), len(fake)) - 1}], got {k!r}")
+    k = checks.integer(k, "k", high=min(len(real), len(fake)) - 1)
     # BEGIN SOLUTION
     r_real, r_fake = _knn_radius(real, k), _knn_radius(fake, k)
     d = np.sqrt(np.maximum(_sq(fake, real), 0))  # (n_fake, n_real)
@@ -237,9 +251,9 @@ def classification_accuracy_score(samples, labels, test_x, test_y, classifier=No
     generates teaches a classifier as well as real data would. By default the
     classifier is scikit-learn's logistic regression on standardised, flattened inputs.
     """
-    x = _features(np.asarray(samples, dtype=np.float64).reshape(len(samples), -1), "samples")
-    t = _features(np.asarray(test_x, dtype=np.float64).reshape(len(test_x), -1), "test_x")
-    y, ty = np.asarray(labels).ravel(), np.asarray(test_y).ravel()
+    x, t = _flat_features(samples, "samples"), _flat_features(test_x, "test_x")
+    y = checks.array(labels, "labels", ndim=1)
+    ty = checks.array(test_y, "test_y", ndim=1)
     if len(y) != len(x) or len(ty) != len(t):
         raise ValueError("labels must match samples and test_y must match test_x in length")
     if len(np.unique(y)) < 2:
@@ -267,9 +281,8 @@ def memorisation(samples, train, test) -> Memorisation:
     A model that copies its training data produces samples much closer to the
     training set than new real data are.
     """
-    s = _features(np.asarray(samples, dtype=np.float64).reshape(len(samples), -1), "samples")
-    tr = _features(np.asarray(train, dtype=np.float64).reshape(len(train), -1), "train")
-    te = _features(np.asarray(test, dtype=np.float64).reshape(len(test), -1), "test")
+    s = _flat_features(samples, "samples")
+    tr, te = _flat_features(train, "train"), _flat_features(test, "test")
     if not s.shape[1] == tr.shape[1] == te.shape[1]:
         raise ValueError("samples, train and test must have the same number of features")
     ds = np.sqrt(np.maximum(_sq(s, tr), 0)).min(1)

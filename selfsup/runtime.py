@@ -26,6 +26,7 @@ unverified, since they hold only for trained models. Training runs on :func:`dev
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sys
@@ -292,3 +293,15 @@ def randn(shape, generator: torch.Generator | None = None, device=None, **kw) ->
 def rand(shape, generator: torch.Generator | None = None, device=None, **kw) -> torch.Tensor:
     """``torch.rand(shape)``, drawn like :func:`randn`."""
     return _draw(torch.rand, tuple(shape), generator, device, **kw)
+
+
+@contextlib.contextmanager
+def eval_mode(module: torch.nn.Module):
+    """Evaluate ``module`` in eval mode inside the block, and give it back in the mode
+    it came in (a method never leaves a model in a different mode)."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)

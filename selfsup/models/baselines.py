@@ -16,36 +16,51 @@ in **nats** per example, summed over dimensions, and ``sample(n)``. Inputs are
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
 import torch
 
+from .. import _checks as checks
+from .vae import _known_mask
+
 __all__ = ["ClassConditional", "GaussianMixture", "KernelDensity", "Memorizer", "UniformDensity"]
 
 
 def _flat(x, name: str = "x") -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim < 2 or len(arr) == 0:
-        raise ValueError(f"{name} must have shape (B, ...) with B >= 1, got {arr.shape}")
-    if np.isnan(arr).any():
-        raise ValueError(f"{name} contains NaN")
+    arr = checks.array(x, name)
+    if arr.ndim < 2:
+        raise ValueError(
+            f"{name} must have shape (B, ...) with a batch axis, got {arr.shape}; "
+            f"for one example pass {name}[None]"
+        )
     return arr.reshape(len(arr), -1)
+
+
+def _numpy_seed(seed, generator) -> int:
+    """A NumPy seed from ``seed`` or from a torch ``generator`` (which it advances)."""
+    checks.generator(generator)
+    if generator is not None:
+        if seed is not None:
+            raise ValueError("pass seed or generator, not both")
+        return int(torch.randint(2**32 - 1, (), generator=generator, device=generator.device))
+    return 0 if seed is None else checks.integer(seed, "seed", low=0)
 
 
 class _Baseline:
     shape: tuple[int, ...] | None = None
 
     def _remember_shape(self, x) -> np.ndarray:
+        flat = _flat(x)
         self.shape = tuple(np.shape(x)[1:])
-        return _flat(x)
+        return flat
 
-    def _check_fitted_input(self, x) -> np.ndarray:
+    def _check_fitted(self) -> None:
         if self.shape is None:
             raise ValueError(f"{type(self).__name__} is not fitted; call fit(x_train) first")
+
+    def _check_fitted_input(self, x) -> np.ndarray:
+        self._check_fitted()
         flat = _flat(x)
         if flat.shape[1] != math.prod(self.shape):
             raise ValueError(
@@ -56,14 +71,22 @@ class _Baseline:
     def _shaped(self, flat: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(flat.reshape(len(flat), *self.shape))
 
+    def sample(self, n: int, seed: int | None = None, generator=None) -> torch.Tensor:
+        """``n`` samples ``(n, *shape)``, float64, seeded by ``seed`` (default 0) or by a
+        torch ``generator``; ``n = 0`` gives an empty batch."""
+        n = checks.sample_count(n)
+        self._check_fitted()
+        rng_seed = _numpy_seed(seed, generator)
+        if n == 0:
+            return torch.zeros((0, *self.shape), dtype=torch.float64)
+        return self._shaped(self._draw(n, rng_seed))
+
 
 class UniformDensity(_Baseline):
     """Uniform on ``[0, levels)^d``: ``log_prob = -d log(levels)`` inside, ``-inf`` outside."""
 
     def __init__(self, levels: int):
-        if not (isinstance(levels, int) and levels >= 2):
-            raise ValueError(f"levels must be an int >= 2, got {levels!r}")
-        self.levels = levels
+        self.levels = checks.integer(levels, "levels", low=2)
 
     def fit(self, x) -> UniformDensity:
         self._remember_shape(x)
@@ -74,9 +97,9 @@ class UniformDensity(_Baseline):
         inside = ((flat >= 0) & (flat < self.levels)).all(1)
         return torch.as_tensor(np.where(inside, -flat.shape[1] * math.log(self.levels), -np.inf))
 
-    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+    def _draw(self, n: int, seed: int) -> np.ndarray:
         d = math.prod(self.shape)
-        return self._shaped(np.random.default_rng(seed).uniform(0, self.levels, (n, d)))
+        return np.random.default_rng(seed).uniform(0, self.levels, (n, d))
 
 
 class _SklearnDensity(_Baseline):
@@ -108,29 +131,35 @@ class GaussianMixture(_SklearnDensity):
 
         from .. import runtime
 
-        if not (isinstance(n_components, int) and n_components >= 1):
-            raise ValueError(f"n_components must be a positive int, got {n_components!r}")
-        if not reg_covar > 0:
-            raise ValueError(f"reg_covar must be positive, got {reg_covar!r}")
+        n_components = checks.integer(n_components, "n_components")
+        reg_covar = checks.number(reg_covar, "reg_covar", low=0, low_open=True)
+        max_iter = checks.integer(max_iter, "max_iter")
+        seed = runtime.derived_seed() if seed is None else checks.integer(seed, "seed", low=0)
         self.model = _GMM(
             n_components,
             covariance_type="full",
             reg_covar=reg_covar,
-            random_state=runtime.derived_seed() if seed is None else seed,
+            random_state=seed,
             max_iter=max_iter,
         )
 
-    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+    def fit(self, x) -> GaussianMixture:
+        flat = _flat(x)
+        if len(flat) < self.model.n_components:
+            raise ValueError(
+                f"x has {len(flat)} examples, fewer than n_components="
+                f"{self.model.n_components}; pass more data or fewer components"
+            )
+        return super().fit(x)
+
+    def _draw(self, n: int, seed: int) -> np.ndarray:
         self.model.random_state = seed
         flat, _ = self.model.sample(n)
-        return self._shaped(flat[np.random.default_rng(seed).permutation(n)])
+        return flat[np.random.default_rng(seed).permutation(n)]
 
     def _known(self, x, known_mask) -> tuple[np.ndarray, np.ndarray]:
         flat = self._check_fitted_input(x)
-        known = np.asarray(known_mask, dtype=bool)
-        if known.shape != self.shape:
-            raise ValueError(f"known_mask must have shape {self.shape}, got {known.shape}")
-        known = known.ravel()
+        known = _known_mask(known_mask, self.shape).numpy().ravel()
         if known.all() or not known.any():
             raise ValueError("known_mask must mark some positions known and some unknown")
         return flat, known
@@ -194,13 +223,11 @@ class KernelDensity(_SklearnDensity):
     def __init__(self, bandwidth: float):
         from sklearn.neighbors import KernelDensity as _KDE
 
-        if not (isinstance(bandwidth, (int, float)) and bandwidth > 0):
-            raise ValueError(f"bandwidth must be a positive number, got {bandwidth!r}")
-        self.bandwidth = float(bandwidth)
+        self.bandwidth = checks.number(bandwidth, "bandwidth", low=0, low_open=True)
         self.model = _KDE(bandwidth=self.bandwidth)
 
-    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
-        return self._shaped(self.model.sample(n, random_state=seed))
+    def _draw(self, n: int, seed: int) -> np.ndarray:
+        return self.model.sample(n, random_state=seed)
 
 
 class Memorizer(_Baseline):
@@ -235,9 +262,9 @@ class Memorizer(_Baseline):
             return torch.as_tensor(np.log(counts / self.n))
         # END SOLUTION
 
-    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+    def _draw(self, n: int, seed: int) -> np.ndarray:
         idx = np.random.default_rng(seed).integers(0, self.n, n)
-        return self._shaped(self._train[idx])
+        return self._train[idx]
 
 
 class ClassConditional:
@@ -249,39 +276,64 @@ class ClassConditional:
     """
 
     def __init__(self, make_model):
+        if not callable(make_model):
+            raise checks.InputTypeError(
+                "make_model must be a function x_class -> fitted model, got "
+                f"{checks.describe(make_model)}"
+            )
         self.make_model = make_model
+        self.models = None
 
     def fit(self, x, y) -> ClassConditional:
-        y = torch.as_tensor(y)
+        y = checks.tensor(y, "y", ndim=1, dtype="int")
+        if not isinstance(x, torch.Tensor):
+            x = checks.tensor(x, "x")
+        if len(x) != len(y):
+            raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
         self.classes = torch.unique(y)
         if len(self.classes) < 2:
             raise ValueError("y must contain at least two classes")
         self.log_pi = torch.log(torch.stack([(y == c).double().mean() for c in self.classes]))
         self.models = [self.make_model(x[y == c]) for c in self.classes]
+        for k, model in enumerate(self.models):
+            if not (callable(getattr(model, "log_prob", None)) and callable(getattr(model, "sample", None))):
+                raise checks.InputTypeError(
+                    f"make_model must return a fitted model with log_prob and sample; for class "
+                    f"{int(self.classes[k])} it returned {checks.describe(model)}"
+                )
         return self
+
+    def _check_fitted(self) -> None:
+        if self.models is None:
+            raise ValueError("ClassConditional is not fitted; call fit(x_train, y_train) first")
 
     def log_prob(self, x) -> torch.Tensor:
         """``log sum_y pi_y p(x|y)`` in nats; a lower bound if the parts give bounds."""
+        self._check_fitted()
         parts = torch.stack(
-            [lp + m.log_prob(x).double() for lp, m in zip(self.log_pi, self.models, strict=True)]
-        )
+            [lp + m.log_prob(x).double().cpu()
+             for lp, m in zip(self.log_pi, self.models, strict=True)]
+        )  # fmt: skip
         return torch.logsumexp(parts, 0)
 
-    def sample(self, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, n: int, seed: int | None = None, generator=None):
         """``n`` samples and their labels, classes in proportion to ``pi``."""
+        n = checks.sample_count(n)
+        self._check_fitted()
+        seed = _numpy_seed(seed, generator)
         pi = self.log_pi.exp().numpy()
         labels = np.random.default_rng(seed).choice(len(self.classes), size=n, p=pi / pi.sum())
         xs, ys = [], []
         for k, model in enumerate(self.models):
             m = int((labels == k).sum())
             if m:
-                xs.append(torch.as_tensor(_sample(model, m, seed + k)))
+                if isinstance(model, _Baseline):
+                    part = model.sample(m, seed=seed + k)
+                else:
+                    part = model.sample(m, generator=torch.Generator().manual_seed(seed + k))
+                xs.append(torch.as_tensor(part).cpu())
                 ys.append(torch.full((m,), int(self.classes[k])))
+        if not xs:
+            empty = torch.as_tensor(self.models[0].sample(0)).cpu()
+            return empty, torch.zeros(0, dtype=torch.long)
         return torch.cat(xs), torch.cat(ys)
-
-
-def _sample(model, n: int, seed: int):
-    """``model.sample`` with a seed, whichever way the model takes one."""
-    if "seed" in inspect.signature(model.sample).parameters:
-        return model.sample(n, seed=seed)
-    return model.sample(n, generator=torch.Generator().manual_seed(seed))

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import _checks as checks
+from .. import runtime
 from .autoencoder import mlp
 
 __all__ = [
@@ -39,25 +41,23 @@ __all__ = [
 
 
 def _pair(u: torch.Tensor, v: torch.Tensor, names=("u", "v")) -> None:
-    for name, t in zip(names, (u, v), strict=True):
-        if not isinstance(t, torch.Tensor) or t.ndim != 2:
-            raise ValueError(f"{name} must be a tensor of shape (N, r)")
-        if not torch.isfinite(t).all():
-            raise ValueError(f"{name} contains NaN or inf")
+    u = checks.tensor(u, names[0], ndim=2, dtype="float")
+    v = checks.tensor(v, names[1], ndim=2, dtype="float")
     if u.shape != v.shape:
         raise ValueError(
             f"{names[0]} and {names[1]} must have the same shape, "
             f"got {tuple(u.shape)} and {tuple(v.shape)}"
         )
     if len(u) < 2:
-        raise ValueError("a contrastive loss needs at least 2 pairs (the others are the negatives)")
+        raise ValueError(
+            "a contrastive loss needs at least 2 pairs (the others are the negatives), "
+            f"got {len(u)}; pass a larger batch"
+        )
+    return u, v
 
 
-def _check_temperature(temperature: float) -> None:
-    if not (
-        isinstance(temperature, (int, float)) and temperature > 0 and math.isfinite(temperature)
-    ):
-        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+def _check_temperature(temperature: float) -> float:
+    return checks.number(temperature, "temperature", low=0, low_open=True, fix="e.g. 0.1")
 
 
 def info_nce(
@@ -77,7 +77,7 @@ def info_nce(
     Args:
         u, v: paired embeddings ``(N, r)``; ``(u_i, v_i)`` are positives.
     """
-    _pair(u, v)
+    u, v = _pair(u, v)
     _check_temperature(temperature)
     if normalize:
         u, v = F.normalize(u, dim=-1), F.normalize(v, dim=-1)
@@ -94,7 +94,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     and its ``2N - 2`` negatives are all other embeddings (itself excluded). The
     loss is averaged over all ``2N`` anchors.
     """
-    _pair(z1, z2, ("z1", "z2"))
+    z1, z2 = _pair(z1, z2, ("z1", "z2"))
     _check_temperature(temperature)
     n = len(z1)
     # BEGIN SOLUTION
@@ -111,10 +111,13 @@ def clip_loss(
 ) -> torch.Tensor:
     """CLIP's symmetric loss: normalise both, logits ``= scale * a b^T``, and average
     the cross-entropies over rows (a -> b) and columns (b -> a)."""
-    _pair(image_emb, text_emb, ("image_emb", "text_emb"))
-    scale = torch.as_tensor(logit_scale)
-    if not (torch.isfinite(scale).all() and (scale > 0).all()):
-        raise ValueError(f"logit_scale must be a positive number, got {logit_scale!r}")
+    image_emb, text_emb = _pair(image_emb, text_emb, ("image_emb", "text_emb"))
+    if isinstance(logit_scale, torch.Tensor) and logit_scale.numel() == 1:
+        scale = logit_scale.reshape(())  # keeps its gradient (a learned scale)
+        if checks.values_checked() and not (torch.isfinite(scale) and scale > 0):
+            raise ValueError(f"logit_scale must be a positive number, got {float(scale)!r}")
+    else:
+        scale = checks.number(logit_scale, "logit_scale", low=0, low_open=True)
     a, b = F.normalize(image_emb, dim=-1), F.normalize(text_emb, dim=-1)
     logits = scale * a @ b.T
     targets = torch.arange(len(a), device=a.device)
@@ -124,7 +127,8 @@ def clip_loss(
 def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> float:
     """``E ||f(x) - f(y)||^alpha`` over positive pairs of L2-normalised embeddings (lower
     is better aligned), Wang & Isola (2020)."""
-    _pair(z1, z2, ("z1", "z2"))
+    z1, z2 = _pair(z1, z2, ("z1", "z2"))
+    alpha = checks.number(alpha, "alpha", low=0, low_open=True)
     a, b = F.normalize(z1, dim=-1), F.normalize(z2, dim=-1)
     return float((a - b).norm(dim=1).pow(alpha).mean())
 
@@ -132,8 +136,8 @@ def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> float:
 def uniformity(z: torch.Tensor, t: float = 2.0) -> float:
     """``log E exp(-t ||f(x) - f(y)||^2)`` over all pairs of L2-normalised embeddings
     (lower is more uniform on the sphere), Wang & Isola (2020)."""
-    if not isinstance(z, torch.Tensor) or z.ndim != 2 or len(z) < 2:
-        raise ValueError("z must be a tensor of shape (N, r) with N >= 2")
+    z = checks.tensor(z, "z", ndim=2, min_len=2, dtype="float")
+    t = checks.number(t, "t", low=0, low_open=True)
     a = F.normalize(z, dim=-1)
     sq = torch.pdist(a).pow(2)
     return float(torch.logsumexp(-t * sq, 0) - math.log(len(sq)))
@@ -157,17 +161,23 @@ class Augment(nn.Module):
         cutout_p: float = 0.5,
     ):
         super().__init__()
-        self.rotate, self.shift, self.noise = rotate, shift, noise
-        self.cutout, self.cutout_p = cutout, cutout_p
+        self.rotate = checks.number(rotate, "rotate", low=0, high=180)
+        self.shift = checks.number(shift, "shift", low=0)
+        self.noise = checks.number(noise, "noise", low=0)
+        self.cutout = checks.integer(cutout, "cutout", low=0)
+        self.cutout_p = checks.probability(cutout_p, "cutout_p")
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.ndim != 3 or not x.is_floating_point():
-            raise ValueError("x must be float images (B, H, W) with values in [0, 1]")
+        x = checks.tensor(x, "x", ndim=3, min_len=0)
+        x = checks.images(x, "x", x.shape[1:], "unit", min_len=0)
+        checks.generator(generator)
         b, h, w = x.shape
+        if self.cutout > min(h, w):
+            raise ValueError(f"cutout={self.cutout} does not fit in {h}x{w} images")
         dev = x.device
 
         def rand(*shape):
-            return torch.rand(shape, generator=generator, device=dev)
+            return runtime.rand(shape, generator, dev)
 
         angle = (2 * rand(b) - 1) * math.radians(self.rotate)
         shift = (2 * rand(b, 2) - 1) * self.shift * 2 / torch.tensor([w, h], device=dev)
@@ -178,7 +188,7 @@ class Augment(nn.Module):
         grid = F.affine_grid(theta, (b, 1, h, w), align_corners=False)
         out = F.grid_sample(x[:, None], grid, align_corners=False, padding_mode="zeros")[:, 0]
         if self.noise > 0:
-            out = out + self.noise * torch.randn(out.shape, generator=generator, device=dev)
+            out = out + self.noise * runtime.randn(out.shape, generator, dev)
         if self.cutout > 0 and self.cutout_p > 0:
             ys = (rand(b) * (h - self.cutout + 1)).long()
             xs = (rand(b) * (w - self.cutout + 1)).long()
@@ -200,6 +210,7 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, out_dim: int = 128, width: int = 32):
         super().__init__()
+        out_dim, width = checks.integer(out_dim, "out_dim"), checks.integer(width, "width")
         self.net = nn.Sequential(
             nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
@@ -209,6 +220,8 @@ class ConvEncoder(nn.Module):
         self.out_dim = out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = checks.tensor(x, "x", ndim=(3, 4), min_len=0, dtype="float")
+        x = x.to(self.net[0].weight.device)
         return self.net(x[:, None] if x.ndim == 3 else x)
 
 
@@ -231,24 +244,41 @@ class SimCLR(nn.Module):
         augment: nn.Module | None = None,
     ):
         super().__init__()
-        _check_temperature(temperature)
+        self.temperature = _check_temperature(temperature)
+        if not isinstance(encoder, nn.Module) or not hasattr(encoder, "out_dim"):
+            raise checks.InputTypeError(
+                "encoder must be an nn.Module with an out_dim attribute (its output size), "
+                f"got {checks.describe(encoder)}"
+            )
         self.encoder = encoder
-        dim = int(encoder.out_dim)
-        self.head = mlp([dim, dim, projection_dim])
-        self.temperature = temperature
+        dim = checks.integer(encoder.out_dim, "encoder.out_dim")
+        self.head = mlp([dim, dim, checks.integer(projection_dim, "projection_dim")])
         self.augment = augment if augment is not None else Augment()
+
+    min_batch_size = 2  # NT-Xent needs negatives: fit never makes a batch of one
+
+    def _images(self, x, name: str) -> torch.Tensor:
+        """Float images ``(B, H, W)`` in ``[0, 1]``, on the model's device."""
+        x = checks.tensor(x, name, ndim=3, min_len=0)
+        device = next(self.parameters()).device
+        return checks.images(x, name, x.shape[1:], "unit", min_len=0, device=device)
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """The representation ``f(x)`` (before the head), ``(B, encoder_dim)``."""
-        self.eval()
-        return self.encoder(x.float())
+        """The representation ``f(x)`` (before the head), ``(B, encoder_dim)``, of images
+        with values in ``[0, 1]``."""
+        x = self._images(x, "x")
+        with runtime.eval_mode(self), checks.trusted():
+            return self.encoder(x)
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
-        x = batch.float()
-        z1 = self.head(self.encoder(self.augment(x)))
-        z2 = self.head(self.encoder(self.augment(x)))
-        return nt_xent(z1, z2, self.temperature)
+        """NT-Xent of two augmented views of each image in ``batch`` ``(B, H, W)``
+        (values in ``[0, 1]``, ``B >= 2``)."""
+        x = self._images(batch, "batch")
+        with checks.trusted():
+            z1 = self.head(self.encoder(self.augment(x)))
+            z2 = self.head(self.encoder(self.augment(x)))
+            return nt_xent(z1, z2, self.temperature)
 
 
 class TwoTower(nn.Module):
@@ -257,6 +287,8 @@ class TwoTower(nn.Module):
 
     def __init__(self, encoder_a: nn.Module, encoder_b: nn.Module, init_temperature: float = 0.07):
         super().__init__()
+        init_temperature = checks.number(init_temperature, "init_temperature", low=0,
+                                         low_open=True)  # fmt: skip
         self.encoder_a, self.encoder_b = encoder_a, encoder_b
         self.log_scale = nn.Parameter(torch.tensor(math.log(1 / init_temperature)))
 
@@ -266,13 +298,19 @@ class TwoTower(nn.Module):
     @torch.no_grad()
     def embed(self, x: torch.Tensor, modality: str = "a") -> torch.Tensor:
         """L2-normalised embeddings of one modality, ``"a"`` or ``"b"``."""
-        if modality not in ("a", "b"):
-            raise ValueError(f"modality must be 'a' or 'b', got {modality!r}")
-        self.eval()
+        checks.choice(modality, "modality", ("a", "b"))
+        x = checks.tensor(x, "x", min_len=0, dtype="float")
         encoder = self.encoder_a if modality == "a" else self.encoder_b
-        return F.normalize(encoder(x.float()), dim=-1)
+        with runtime.eval_mode(self):
+            return F.normalize(encoder(x.to(self.log_scale.device)), dim=-1)
+
+    min_batch_size = 2  # the other pairs of the batch are the negatives
 
     def loss(self, batch) -> torch.Tensor:
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            raise checks.InputTypeError(
+                f"batch must be a pair (x_a, x_b) of paired examples, got {checks.describe(batch)}"
+            )
         xa, xb = batch
         return clip_loss(self.encoder_a(xa.float()), self.encoder_b(xb.float()), self.logit_scale())
 
@@ -303,21 +341,24 @@ def linear_probe(
     from sklearn.preprocessing import StandardScaler
 
     def arr(x, name):
-        a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-        a = a.reshape(len(a), -1).astype(np.float64)
-        if not np.isfinite(a).all():
-            raise ValueError(f"{name} contains NaN or inf")
-        return a
+        a = checks.array(x, name)
+        return a.reshape(len(a), -1)
 
     xtr, xte = arr(train_feats, "train_feats"), arr(test_feats, "test_feats")
-    ytr, yte = np.asarray(train_labels).ravel(), np.asarray(test_labels).ravel()
+    ytr = checks.array(train_labels, "train_labels", ndim=1).astype(np.int64)
+    yte = checks.array(test_labels, "test_labels", ndim=1).astype(np.int64)
     if len(xtr) != len(ytr) or len(xte) != len(yte):
-        raise ValueError("features and labels must have the same length")
-    classes, counts = np.unique(ytr, return_counts=True)
-    if not (isinstance(labels_per_class, int) and 1 <= labels_per_class <= counts.min()):
         raise ValueError(
-            f"labels_per_class must be an int in [1, {counts.min()}], got {labels_per_class!r}"
+            "features and labels must have the same length, got "
+            f"{len(xtr)} and {len(ytr)} (train), {len(xte)} and {len(yte)} (test)"
         )
+    classes, counts = np.unique(ytr, return_counts=True)
+    if len(classes) < 2:
+        raise ValueError("train_labels must contain at least two classes")
+    labels_per_class = checks.integer(labels_per_class, "labels_per_class", high=int(counts.min()))
+    seeds = [checks.integer(s, f"seeds[{i}]", low=0) for i, s in enumerate(seeds)]
+    if not seeds:
+        raise ValueError("seeds must name at least one seed, e.g. seeds=range(10)")
     scores = []
     for seed in seeds:
         rng = np.random.default_rng(seed)

@@ -195,7 +195,7 @@ class ActNorm(nn.Module):
                 stacklevel=3,
             )
         self.bias.copy_(-mean)
-        self.log_scale.copy_(torch.where(flat, torch.zeros_like(std), -torch.log(std)))
+        self.log_scale.copy_(torch.where(flat, torch.zeros_like(std), -torch.log(std + 1e-6)))
         self.initialized.fill_(True)
 
     def forward(self, x):

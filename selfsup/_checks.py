@@ -113,7 +113,7 @@ def integer(
     expected = _bounds_text(low, high, integer=True)
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         hint = fix
-        if hint is None and isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        if isinstance(v, float) and math.isfinite(v) and v.is_integer():
             hint = f"pass {name}={int(v)}"
         _fail(name, expected, value, hint, InputTypeError)
     v = int(v)

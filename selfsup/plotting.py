@@ -10,16 +10,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from . import _checks as checks
+
 __all__ = ["curves", "density_2d", "image_grid", "pareto_plot", "samples_2d"]
 
 
 def _numpy(x, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
-    if arr.dtype.kind == "f" and np.isnan(arr).any():
-        raise ValueError(f"{name} contains NaN")
-    return arr
+    """``x`` as a float64 array; NaN and inf cannot be drawn, so they are refused."""
+    return checks.array(x, name, min_len=0)
 
 
 def _axes(ax, figsize):
@@ -48,8 +46,10 @@ def image_grid(
         arr = arr[:, 0]
     if arr.ndim != 3 or len(arr) == 0:
         raise ValueError(f"images must have shape (B, H, W) with B >= 1, got {arr.shape}")
-    if not (isinstance(ncols, int) and ncols >= 1):
-        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    ncols = checks.integer(ncols, "ncols")
+    scale = checks.number(scale, "scale", low=0, low_open=True)
+    if vmax is not None:
+        vmax = checks.number(vmax, "vmax", low=0, low_open=True)
     b, h, w = arr.shape
     ncols = min(ncols, b)
     nrows = math.ceil(b / ncols)

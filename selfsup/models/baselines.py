@@ -307,11 +307,14 @@ class ClassConditional:
         if self.models is None:
             raise ValueError("ClassConditional is not fitted; call fit(x_train, y_train) first")
 
-    def log_prob(self, x) -> torch.Tensor:
-        """``log sum_y pi_y p(x|y)`` in nats; a lower bound if the parts give bounds."""
+    def log_prob(self, x, **kwargs) -> torch.Tensor:
+        """``log sum_y pi_y p(x|y)`` in nats; a lower bound if the parts give bounds.
+
+        ``kwargs`` go to every part's ``log_prob`` (e.g. ``k=64`` for VAEs' IWAE bound).
+        """
         self._check_fitted()
         parts = torch.stack(
-            [lp + m.log_prob(x).double().cpu()
+            [lp + m.log_prob(x, **kwargs).double().cpu()
              for lp, m in zip(self.log_pi, self.models, strict=True)]
         )  # fmt: skip
         return torch.logsumexp(parts, 0)

@@ -215,7 +215,7 @@ class MADE(AutoregressiveModel):
         self._current = k
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.one_hot(x, self.levels).float().reshape(len(x), -1)
+        h = F.one_hot(x, self.levels).to(self.layers[0].weight.dtype).reshape(len(x), -1)
         for i, layer in enumerate(self.layers):
             h = layer(h)
             if i < len(self.layers) - 1:

@@ -313,8 +313,8 @@ def train_gan(
         for step in range(steps):
             for _ in range(d_steps):
                 real = data[torch.randint(len(data), (batch_size,), generator=g)].to(device)
-                fake = gan.generator(noise()).detach()
-                with checks.trusted():
+                with checks.trusted():  # the data were checked once, above
+                    fake = gan.generator(noise()).detach()
                     loss_d = d_loss(gan.discriminator(real), gan.discriminator(fake), loss)
                     if gan.gp_weight > 0:
                         loss_d = loss_d + gan.gp_weight * gradient_penalty(

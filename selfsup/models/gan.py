@@ -150,9 +150,16 @@ def gradient_penalty(
     real: torch.Tensor,
     fake: torch.Tensor,
     generator: torch.Generator | None = None,
+    one_sided: bool = False,
 ) -> torch.Tensor:
     """WGAN-GP's ``E (||grad_x f(x_hat)||_2 - 1)^2`` at random interpolates
-    ``x_hat = eps x + (1 - eps) G(z)``, ``eps ~ U[0, 1]`` per example."""
+    ``x_hat = eps x + (1 - eps) G(z)``, ``eps ~ U[0, 1]`` per example.
+
+    With ``one_sided``, only slopes above 1 are penalised, ``E max(0, ||grad|| - 1)^2``
+    (Petzka et al., 2018): the constraint ``||f||_Lip <= 1`` of the Kantorovich-Rubinstein
+    dual itself. The two-sided penalty also pushes small slopes *up*, which can trap a
+    critic that starts with the wrong sign behind a barrier at slope 0.
+    """
     real = checks.tensor(real, "real", dtype="float")
     fake = checks.tensor(fake, "fake", dtype="float")
     checks.generator(generator)
@@ -166,7 +173,8 @@ def gradient_penalty(
                        dtype=real.dtype)  # fmt: skip
     x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return ((grad.reshape(len(real), -1).norm(dim=1) - 1) ** 2).mean()
+    excess = grad.reshape(len(real), -1).norm(dim=1) - 1
+    return ((excess.clamp(min=0) if one_sided else excess) ** 2).mean()
     # END SOLUTION
 
 

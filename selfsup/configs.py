@@ -20,7 +20,6 @@ from collections.abc import Callable
 from torch import nn
 
 from selfsup import _checks as checks
-
 from selfsup import runtime
 from selfsup.data import ImageData
 
@@ -93,8 +92,9 @@ def vqvae(
     from selfsup.models.vqvae import VQVAE
 
     codes, width, down = _pick(profile, (64, 64, 1), (512, 128, 2))
+    codes = codes if num_codes is None else num_codes
     return VQVAE(
-        data.shape, num_codes=codes if num_codes is None else num_codes, code_dim=16, levels=data.levels, width=width,
+        data.shape, num_codes=codes, code_dim=16, levels=data.levels, width=width,
         downsample=down, **quantizer,
     )  # fmt: skip
 

@@ -102,12 +102,18 @@ def scalarization_sweep(solve: Callable[[float], tuple[float, float]], lambdas) 
         ``(m, 2)`` array, one row per lambda.
     """
     if not callable(solve):
-        raise checks.InputTypeError(f"solve must be a function lambda -> (L1, L2), got {checks.describe(solve)}")
+        raise checks.InputTypeError(
+            f"solve must be a function lambda -> (L1, L2), got {checks.describe(solve)}"
+        )
     lam = _lambdas(lambdas)
     rows = []
     for x in lam:
         value = solve(float(x))
         if not (isinstance(value, (tuple, list, np.ndarray)) and len(value) == 2):
             raise ValueError(f"solve(lambda) must return two numbers (L1, L2), got {value!r}")
-        rows.append(tuple(checks.number(v, f"solve({x:g})[{i}]", allow_inf=True) for i, v in enumerate(value)))
+        rows.append(
+            tuple(
+                checks.number(v, f"solve({x:g})[{i}]", allow_inf=True) for i, v in enumerate(value)
+            )
+        )
     return np.array(rows)

@@ -66,8 +66,10 @@ def _as_tensors(data: Data, name: str) -> tuple[torch.Tensor, ...]:
         data = data.tensors
     if isinstance(data, (torch.Tensor, np.ndarray)):
         parts = (data,)
-    elif isinstance(data, (tuple, list)) and data and all(
-        isinstance(t, (torch.Tensor, np.ndarray)) for t in data
+    elif (
+        isinstance(data, (tuple, list))
+        and data
+        and all(isinstance(t, (torch.Tensor, np.ndarray)) for t in data)
     ):
         parts = tuple(data)
     else:
@@ -76,8 +78,7 @@ def _as_tensors(data: Data, name: str) -> tuple[torch.Tensor, ...]:
             "for a Dataset or DataLoader, pass its tensors, e.g. dataset.tensors"
         )
     tensors = tuple(
-        checks.tensor(t, name if len(parts) == 1 else f"{name}[{i}]")
-        for i, t in enumerate(parts)
+        checks.tensor(t, name if len(parts) == 1 else f"{name}[{i}]") for i, t in enumerate(parts)
     )
     n = len(tensors[0])
     if any(len(t) != n for t in tensors):

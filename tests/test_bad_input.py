@@ -371,7 +371,9 @@ def test_numpy_scalars_and_arrays_are_accepted():
     assert va.VAE((8, 8), np.int64(4), levels=np.int64(17)).latent_dim == 4
     assert fl.realnvp(np.array([2]), layers=np.int64(1)).d == 2
     assert bl.KernelDensity(np.float32(0.5)).bandwidth == 0.5
-    model = bl.GaussianMixture(np.int64(2), seed=0).fit(np.random.default_rng(0).normal(size=(20, 2)))
+    model = bl.GaussianMixture(np.int64(2), seed=0).fit(
+        np.random.default_rng(0).normal(size=(20, 2))
+    )
     assert model.sample(np.int64(3)).shape == (3, 2)
 
 

@@ -296,7 +296,10 @@ class ClassConditional:
         self.log_pi = torch.log(torch.stack([(y == c).double().mean() for c in self.classes]))
         self.models = [self.make_model(x[y == c]) for c in self.classes]
         for k, model in enumerate(self.models):
-            if not (callable(getattr(model, "log_prob", None)) and callable(getattr(model, "sample", None))):
+            if not (
+                callable(getattr(model, "log_prob", None))
+                and callable(getattr(model, "sample", None))
+            ):
                 raise checks.InputTypeError(
                     f"make_model must return a fitted model with log_prob and sample; for class "
                     f"{int(self.classes[k])} it returned {checks.describe(model)}"

@@ -82,7 +82,10 @@ class Discriminator(nn.Module):
         self.shape, self.conv = checks.sizes(shape, "shape", allow_empty=False), bool(conv)
         hidden = checks.sizes(hidden, "hidden", example="(128, 128)")
         if conv and (len(self.shape) != 2 or any(s % 2 for s in self.shape)):
-            raise ValueError(f"a conv discriminator needs an image shape (H, W) with even sides, got {self.shape}")
+            raise ValueError(
+                "a conv discriminator needs an image shape (H, W) with even sides, "
+                f"got {self.shape}"
+            )
         if conv:
             self.net = nn.Sequential(
                 nn.Conv2d(1, 32, 3, padding=1), nn.LeakyReLU(0.2),

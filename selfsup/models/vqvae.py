@@ -96,7 +96,9 @@ class VectorQuantizer(nn.Module):
     def forward(self, z_e: torch.Tensor) -> VQOutput:
         z_e = checks.tensor(z_e, "z_e", min_len=0, dtype="float")
         if z_e.ndim < 1 or z_e.shape[-1] != self.dim:
-            raise ValueError(f"z_e must be a tensor of shape (..., {self.dim}), got {tuple(z_e.shape)}")
+            raise ValueError(
+                f"z_e must be a tensor of shape (..., {self.dim}), got {tuple(z_e.shape)}"
+            )
         if z_e.numel() == 0:
             raise ValueError(
                 "z_e is empty: quantizing no vectors has no perplexity and would corrupt the "
@@ -155,8 +157,10 @@ class VectorQuantizer(nn.Module):
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """The code vectors of integer ``indices``, shape ``(*indices.shape, dim)``."""
         indices = checks.tensor(indices, "indices", min_len=0, dtype="int")
-        if checks.values_checked() and indices.numel() and (
-            int(indices.min()) < 0 or int(indices.max()) >= self.num_codes
+        if (
+            checks.values_checked()
+            and indices.numel()
+            and (int(indices.min()) < 0 or int(indices.max()) >= self.num_codes)
         ):
             raise ValueError(
                 f"indices must be integers in 0..{self.num_codes - 1}, got values in "

@@ -41,6 +41,7 @@ __all__ = [
     "generator",
     "images",
     "integer",
+    "known_mask",
     "number",
     "probability",
     "sample_count",
@@ -239,8 +240,9 @@ def tensor(
     dtype: str | None = None,
     finite: bool = True,
     device=None,
+    what: str = "a tensor",
 ) -> torch.Tensor:
-    """``x`` as a tensor, checked.
+    """``x`` as a tensor, checked (``what`` names it in an error about its rank).
 
     Args:
         ndim: the rank (or the allowed ranks).
@@ -264,7 +266,7 @@ def tensor(
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if t.ndim not in allowed:
             rank = " or ".join(str(a) for a in allowed)
-            _fail(name, f"a tensor with {rank} dimensions", t)
+            _fail(name, f"{what} with {rank} dimensions", t)
     if t.ndim == 0 and min_len > 0:
         _fail(name, "a tensor with a batch axis", t)
     if t.ndim > 0 and len(t) < min_len:
@@ -314,14 +316,18 @@ def array(x, name: str, *, ndim: int | None = None, min_len: int = 1, finite: bo
 def images(
     x,
     name: str,
-    shape: Sequence[int],
+    shape: Sequence[int] | None,
     kind: str,
     levels: int | None = None,
     *,
+    ndim: int | Sequence[int] | None = None,
     min_len: int = 1,
     device=None,
 ) -> torch.Tensor:
     """A batch of examples ``(B, *shape)`` of one data kind, checked.
+
+    ``shape=None`` accepts any example shape, with ``ndim`` dimensions in all (e.g.
+    ``ndim=3`` for images ``(B, H, W)`` of any size).
 
     - ``"levels"``: integers in ``0..levels-1`` (``ImageData.x_train``);
     - ``"binary"``: values in ``{0, 1}`` (any dtype);
@@ -330,7 +336,8 @@ def images(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    t = tensor(x, name, shape=shape, min_len=min_len, finite=kind != "levels")
+    t = tensor(x, name, shape=shape, ndim=ndim, min_len=min_len, finite=kind != "levels",
+               what="a batch of images")  # fmt: skip
     check = values_checked() and t.numel() > 0
     if kind == "levels":
         top = levels - 1
@@ -370,6 +377,21 @@ def images(
     if device is not None:
         t = t.to(device)
     return t
+
+
+def known_mask(mask, shape: Sequence[int], name: str = "known_mask") -> torch.Tensor:
+    """A boolean mask of one example's ``shape``, ``True`` where a value is known
+    (0/1 numbers are accepted)."""
+    m = tensor(mask, name, min_len=0)
+    if m.dtype != torch.bool:
+        if ((m != 0) & (m != 1)).any():
+            raise ValueError(f"{name} must be boolean (or 0/1): True where x is known")
+        m = m.bool()
+    if tuple(m.shape) != tuple(shape):
+        raise ValueError(
+            f"{name} must have shape {tuple(shape)} (one example's), got {tuple(m.shape)}"
+        )
+    return m
 
 
 # ------------------------------------------------------------ devices, randomness

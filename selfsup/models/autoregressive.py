@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks as checks
-from .vae import _known_mask
+from .. import runtime
 
 __all__ = ["MADE", "AutoregressiveModel", "PixelCNN", "PixelTransformer", "made_masks"]
 
@@ -74,7 +74,7 @@ class AutoregressiveModel(nn.Module):
         return -self.log_prob(batch).mean()
 
     def _mask(self, known_mask: torch.Tensor) -> torch.Tensor:
-        return _known_mask(known_mask, self.shape).reshape(self.d).to(self.order.device)
+        return checks.known_mask(known_mask, self.shape).reshape(self.d).to(self.order.device)
 
     @torch.no_grad()
     def complete(
@@ -91,20 +91,14 @@ class AutoregressiveModel(nn.Module):
         mask = self._mask(known_mask)
         if len(flat) == 0:
             return flat.reshape(0, *self.shape)
-        # Draw on the generator's device, so that a CPU generator gives the same
-        # samples whatever the model's device.
-        where = generator.device if generator is not None else flat.device
-        was_training = self.training
-        self.eval()
-        try:
+        where = runtime.draw_device(generator, flat.device)
+        with runtime.eval_mode(self):
             for pos in self.order.tolist():
                 if mask[pos]:
                     continue
                 probs = torch.softmax(self.logits(flat)[:, pos], -1).to(where)
                 draw = torch.multinomial(probs, 1, generator=generator).squeeze(1)
                 flat[:, pos] = draw.to(flat.device)
-        finally:
-            self.train(was_training)
         return flat.reshape(len(flat), *self.shape)
 
     @torch.no_grad()
@@ -243,7 +237,7 @@ class MADE(AutoregressiveModel):
         """As in :class:`AutoregressiveModel`, with one ordering drawn per call."""
         checks.generator(generator)
         if self.orderings > 1:
-            where = generator.device if generator is not None else None
+            where = runtime.draw_device(generator)
             self._use(int(torch.randint(self.orderings, (), generator=generator, device=where)))
         return super().complete(x, known_mask, generator)
 

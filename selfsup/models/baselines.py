@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from .. import _checks as checks
-from .vae import _known_mask
 
 __all__ = ["ClassConditional", "GaussianMixture", "KernelDensity", "Memorizer", "UniformDensity"]
 
@@ -108,7 +107,15 @@ class _SklearnDensity(_Baseline):
     model = None
 
     def fit(self, x):
-        self.model.fit(self._remember_shape(x))
+        flat = _flat(x)
+        needed = getattr(self.model, "n_components", 1)
+        if len(flat) < needed:
+            raise ValueError(
+                f"x has {len(flat)} examples, fewer than n_components={needed}; "
+                "pass more data or fewer components"
+            )
+        self.model.fit(flat)
+        self.shape = tuple(np.shape(x)[1:])
         return self
 
     def log_prob(self, x) -> torch.Tensor:
@@ -143,15 +150,6 @@ class GaussianMixture(_SklearnDensity):
             max_iter=max_iter,
         )
 
-    def fit(self, x) -> GaussianMixture:
-        flat = _flat(x)
-        if len(flat) < self.model.n_components:
-            raise ValueError(
-                f"x has {len(flat)} examples, fewer than n_components="
-                f"{self.model.n_components}; pass more data or fewer components"
-            )
-        return super().fit(x)
-
     def _draw(self, n: int, seed: int) -> np.ndarray:
         self.model.random_state = seed
         flat, _ = self.model.sample(n)
@@ -159,7 +157,7 @@ class GaussianMixture(_SklearnDensity):
 
     def _known(self, x, known_mask) -> tuple[np.ndarray, np.ndarray]:
         flat = self._check_fitted_input(x)
-        known = _known_mask(known_mask, self.shape).numpy().ravel()
+        known = checks.known_mask(known_mask, self.shape).numpy().ravel()
         if known.all() or not known.any():
             raise ValueError("known_mask must mark some positions known and some unknown")
         return flat, known

@@ -168,8 +168,7 @@ class Augment(nn.Module):
         self.cutout_p = checks.probability(cutout_p, "cutout_p")
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        x = checks.tensor(x, "x", ndim=3, min_len=0)
-        x = checks.images(x, "x", x.shape[1:], "unit", min_len=0)
+        x = checks.images(x, "x", None, "unit", ndim=3, min_len=0)
         checks.generator(generator)
         b, h, w = x.shape
         if self.cutout > min(h, w):
@@ -259,9 +258,8 @@ class SimCLR(nn.Module):
 
     def _images(self, x, name: str) -> torch.Tensor:
         """Float images ``(B, H, W)`` in ``[0, 1]``, on the model's device."""
-        x = checks.tensor(x, name, ndim=3, min_len=0)
         device = next(self.parameters()).device
-        return checks.images(x, name, x.shape[1:], "unit", min_len=0, device=device)
+        return checks.images(x, name, None, "unit", ndim=3, min_len=0, device=device)
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:

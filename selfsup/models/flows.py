@@ -81,10 +81,6 @@ def _check(x, d: int, name: str = "x") -> torch.Tensor:
     return checks.tensor(x, name, shape=(d,), min_len=0, dtype="float")
 
 
-def _features(d, name: str = "d") -> int:
-    return checks.integer(d, name)
-
-
 class AffineCoupling(nn.Module):
     """RealNVP's affine coupling: ``y = m x + (1 - m) (x exp(s(m x)) + t(m x))``.
 
@@ -171,7 +167,7 @@ class ActNorm(nn.Module):
 
     def __init__(self, d: int):
         super().__init__()
-        d = _features(d)
+        d = checks.integer(d, "d")
         self.bias = nn.Parameter(torch.zeros(d))
         self.log_scale = nn.Parameter(torch.zeros(d))
         self.register_buffer("initialized", torch.tensor(False))
@@ -215,7 +211,7 @@ class InvertibleLinear(nn.Module):
 
     def __init__(self, d: int, seed: int = 0):
         super().__init__()
-        d = _features(d)
+        d = checks.integer(d, "d")
         g = torch.Generator().manual_seed(checks.integer(seed, "seed", low=0))
         q, _ = torch.linalg.qr(torch.randn(d, d, generator=g))
         p, lower, upper = torch.linalg.lu(q)
@@ -247,7 +243,7 @@ class Permute(nn.Module):
 
     def __init__(self, d: int, order: str = "reverse", seed: int = 0):
         super().__init__()
-        d = _features(d)
+        d = checks.integer(d, "d")
         checks.choice(order, "order", ("reverse", "random"))
         seed = checks.integer(seed, "seed", low=0)
         if order == "reverse":
@@ -387,11 +383,6 @@ class Flow(nn.Module):
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
         """Mean negative log-likelihood in nats (of dequantized data if ``dequantize``)."""
         if self.dequantize is not None:
-            if isinstance(batch, torch.Tensor) and batch.is_floating_point():
-                raise checks.InputTypeError(
-                    f"batch holds floats ({batch.dtype}); this Flow dequantizes its training "
-                    "data itself: pass the integer images (ImageData.x_train)"
-                )
             batch = checks.images(batch, "batch", self.shape, "levels", self.dequantize)
             batch = batch.float() + torch.rand(batch.shape, device=batch.device)
         else:

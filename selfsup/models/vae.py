@@ -273,7 +273,7 @@ class VAE(nn.Module):
             ``(B, *shape)`` float: ``x`` with conditional means in the unknown positions.
         """
         flat = self._check(x).float()
-        known = _known_mask(known_mask, self.shape).to(flat.device)
+        known = checks.known_mask(known_mask, self.shape).to(flat.device)
         samples = checks.integer(samples, "samples")
         checks.generator(generator)
         known = known.reshape(-1).float()
@@ -307,9 +307,7 @@ class VAE(nn.Module):
         z = self._latent(z)
         checks.generator(generator)
         n, params = len(z), self._decoder_params(z)
-        # Draw on the generator's device, so a CPU generator gives the same samples
-        # whatever the model's device.
-        where = generator.device if generator is not None else params.device
+        where = runtime.draw_device(generator, params.device)
         if self.likelihood == "bernoulli":
             x = torch.bernoulli(torch.sigmoid(params).to(where), generator=generator)
         elif self.likelihood == "gaussian":
@@ -319,20 +317,6 @@ class VAE(nn.Module):
             probs = torch.softmax(params, -1).reshape(-1, self.levels).to(where)
             x = torch.multinomial(probs, 1, generator=generator).reshape(n, self.d)
         return x.to(params.device).reshape(n, *self.shape)
-
-
-def _known_mask(known_mask, shape: tuple[int, ...]) -> torch.Tensor:
-    """A boolean mask of one example's shape, ``True`` where a value is known."""
-    m = checks.tensor(known_mask, "known_mask", min_len=0)
-    if m.dtype != torch.bool:
-        if ((m != 0) & (m != 1)).any():
-            raise ValueError("known_mask must be boolean (or 0/1): True where x is known")
-        m = m.bool()
-    if tuple(m.shape) != tuple(shape):
-        raise ValueError(
-            f"known_mask must have shape {tuple(shape)} (one example's), got {tuple(m.shape)}"
-        )
-    return m
 
 
 class LinearGaussianVAE(nn.Module):

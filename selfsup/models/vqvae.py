@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks as checks
+from .. import runtime
 
 __all__ = ["VQOutput", "VQVAE", "VectorQuantizer"]
 
@@ -267,7 +268,7 @@ class VQVAE(nn.Module):
         VQ-VAE without a learned prior generates (mean images)."""
         n = checks.sample_count(n)
         checks.generator(generator)
-        where = generator.device if generator is not None else self._device()
+        where = runtime.draw_device(generator, self._device())
         shape = (n, *self.code_shape)
         idx = torch.randint(self.num_codes, shape, generator=generator, device=where)
         return self.decode(idx.to(self._device()))

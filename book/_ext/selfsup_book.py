@@ -9,6 +9,10 @@ Colab cannot open a jupytext Markdown chapter, so this extension
    (the GitHub Pages workflow pushes the built site, notebooks included, to that
    branch).
 
+It draws the book's schematic figures that no chapter executes (the taxonomy of the
+introduction) with ``selfsup.plotting`` into ``book/_static/figures/`` before any
+page is read, so they come from code like every other figure.
+
 It also copies MathJax 3, installed from the npm registry by ``make``, into
 ``_static/mathjax`` so that ``mathjax_path = "mathjax/tex-chtml.js"`` works offline.
 """
@@ -67,11 +71,26 @@ def write_notebooks_and_mathjax(app: Sphinx, exception) -> None:
     shutil.copytree(source, out / "_static" / "mathjax", dirs_exist_ok=True)
 
 
+def draw_figures(app: Sphinx) -> None:
+    """Write the schematic figures the pages include (gitignored, redrawn each build)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from selfsup import plotting
+
+    target = Path(app.confdir) / "book" / "_static" / "figures"
+    target.mkdir(parents=True, exist_ok=True)
+    fig = plotting.taxonomy()
+    fig.savefig(target / "taxonomy.svg", bbox_inches="tight", metadata={"Date": None})
+    matplotlib.pyplot.close(fig)
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("colab_notebooks_branch", "gh-pages", "html")
     app.add_config_value("colab_notebooks_dir", "_notebooks", "html")
     app.add_config_value("mathjax_source", "node_modules/mathjax/es5", "html")
     # After sphinx-book-theme's launch buttons (priority 501).
     app.connect("html-page-context", point_colab_at_notebook, priority=502)
+    app.connect("builder-inited", draw_figures)
     app.connect("build-finished", write_notebooks_and_mathjax)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -182,7 +182,7 @@ def curves(
 _BOX_STYLE = {
     "data": dict(boxstyle="round,pad=0.4", fc="#e8f0fb", ec="#3b6fb6"),
     "op": dict(boxstyle="square,pad=0.4", fc="#f4f4f4", ec="#555555"),
-    "random": dict(boxstyle="circle,pad=0.25", fc="#fdf1dc", ec="#c07a00", ls="--"),
+    "random": dict(boxstyle="round,pad=0.4", fc="#fdf1dc", ec="#c07a00", ls="--"),
     "loss": dict(boxstyle="round4,pad=0.4", fc="#fbe5e5", ec="#b33a3a"),
     "group": dict(boxstyle="round,pad=0.4", fc="white", ec="#333333"),
     "note": dict(boxstyle="round,pad=0.3", fc="white", ec="none"),

@@ -54,9 +54,7 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
             "mu and logvar must have the same shape, "
             f"got {tuple(mu.shape)} and {tuple(logvar.shape)}"
         )
-    # BEGIN SOLUTION
     return 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(-1)
-    # END SOLUTION
 
 
 def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -136,10 +134,16 @@ class VAE(nn.Module):
             )
         return z.to(self._device())
 
+    def _dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
     def _encoder_input(self, flat: torch.Tensor) -> torch.Tensor:
+        """The data as the weights' float type (float64 after ``.double()``), grey
+        levels scaled to [0, 1]."""
+        flat = flat.to(self._dtype())
         if self.likelihood == "categorical":
-            return flat.float() / (self.levels - 1)
-        return flat.float()
+            return flat / (self.levels - 1)
+        return flat
 
     # ------------------------------------------------------------------ model
 
@@ -172,13 +176,13 @@ class VAE(nn.Module):
         """``log p(x_j | z)`` per position, broadcasting ``flat`` ``(B, d)`` against the
         decoder's ``params`` ``(..., B or 1, d[, levels])``; ``(..., B, d)`` nats."""
         if self.likelihood == "bernoulli":
-            target = flat.float().expand(torch.broadcast_shapes(params.shape, flat.shape))
+            target = flat.to(params.dtype).expand(torch.broadcast_shapes(params.shape, flat.shape))
             return -F.binary_cross_entropy_with_logits(
                 params.expand_as(target), target, reduction="none"
             )
         if self.likelihood == "gaussian":
             scale = self.log_scale
-            return -0.5 * ((flat.float() - params) / scale.exp()) ** 2 - scale - 0.5 * LOG_2PI
+            return -0.5 * ((flat.to(params.dtype) - params) / scale.exp()) ** 2 - scale - 0.5 * LOG_2PI
         logp = torch.log_softmax(params, dim=-1)
         shape = torch.broadcast_shapes(params.shape[:-1], flat.shape)
         return logp.expand(*shape, self.levels).gather(-1, flat.long().expand(shape)[..., None])[
@@ -242,12 +246,22 @@ class VAE(nn.Module):
         return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
 
     def _log_weights(self, flat, posterior, m: int, generator) -> torch.Tensor:
-        """``log p(x, z) - log q(z|x)`` for ``m`` samples ``z ~ q``, shape ``(m, B)``."""
+        """``log p(x, z) - log q(z|x)`` for ``m`` samples ``z ~ q``, shape ``(m, B)``.
+
+        ``flat`` is the ``(B, d)`` batch, ``posterior`` the pair ``(mu, logvar)`` of
+        ``q(z|x)``, each ``(B, r)``. Draw the noise with
+        ``runtime.randn((m, *mu.shape), generator, mu.device, dtype=mu.dtype)`` and
+        reparameterize; the
+        prior is ``N(0, I)``, and ``self.decoder_log_prob(flat, z)`` gives
+        ``log p(x|z)`` for ``z`` of shape ``(m, B, r)``.
+        """
         mu, logvar = posterior
-        eps = runtime.randn((m, *mu.shape), generator, mu.device)
+        # BEGIN SOLUTION
+        eps = runtime.randn((m, *mu.shape), generator, mu.device, dtype=mu.dtype)
         z = mu + (0.5 * logvar).exp() * eps  # (m, B, r)
         log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
         return self.decoder_log_prob(flat, z) + log_prior - _log_normal(z, mu, logvar)
+        # END SOLUTION
 
     def log_prob(self, x: torch.Tensor, k: int = 256) -> torch.Tensor:
         """A **lower bound** on ``log p(x)``, ``(B,)`` nats: :meth:`iwae_bound` with ``k``."""

@@ -156,12 +156,20 @@ def gan(data: ImageData, loss: str = "wasserstein", gp_weight: float = 10.0,
 
 
 @_takes_data
-def simclr(data: ImageData, temperature: float = 0.5, profile: str | None = None) -> nn.Module:
-    """SimCLR with the small convolutional encoder."""
+def simclr(
+    data: ImageData,
+    temperature: float = 0.5,
+    augment: nn.Module | None = None,
+    profile: str | None = None,
+) -> nn.Module:
+    """SimCLR with the small convolutional encoder; ``augment`` makes the two views
+    (default: ``Augment()``, small rotations, shifts, noise and cut-out)."""
     from selfsup.models.contrastive import ConvEncoder, SimCLR
 
     out_dim, width = _pick(profile, (128, 32), (256, 64))
-    return SimCLR(ConvEncoder(out_dim, width), projection_dim=64, temperature=temperature)
+    return SimCLR(
+        ConvEncoder(out_dim, width), projection_dim=64, temperature=temperature, augment=augment
+    )
 
 
 ALL: dict[str, Callable[..., nn.Module]] = {

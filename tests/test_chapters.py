@@ -50,6 +50,12 @@ def test_chapter_has_three_exercises_and_a_coding_one(chapter):
     assert text.count("```{exercise}") >= 3
     assert "{exercise} Coding:" in text
     assert "{doc}`../book/homework`" in text
+    # Every exercise states its difficulty (book/homework.md explains the scale).
+    import re
+
+    titles = re.findall(r"^```\{exercise\} (.+)$", text, flags=re.M)
+    unmarked = [t for t in titles if not re.search(r" \((easy|medium|hard)\)$", t)]
+    assert not unmarked, f"{chapter.name}: exercises without a difficulty: {unmarked}"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])

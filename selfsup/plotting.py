@@ -240,8 +240,15 @@ def diagram(
     for key, box in boxes.items():
         kind = checks.choice(box.kind, f"boxes[{key!r}].kind", _BOX_STYLE)
         artists[key] = ax.text(
-            box.x, box.y, box.text, ha="center", va="center", fontsize=box.size,
-            transform=ax.transAxes, bbox=_BOX_STYLE[kind], zorder=3,
+            box.x,
+            box.y,
+            box.text,
+            ha="center",
+            va="center",
+            fontsize=box.size,
+            transform=ax.transAxes,
+            bbox=_BOX_STYLE[kind],
+            zorder=3,
         )
     for i, arrow in enumerate(arrows):
         kind = checks.choice(arrow.kind, f"arrows[{i}].kind", _ARROW_STYLE)
@@ -253,10 +260,18 @@ def diagram(
                 )
         a, b = artists[arrow.start], artists[arrow.end]
         ax.annotate(
-            "", xy=(0.5, 0.5), xycoords=b, xytext=(0.5, 0.5), textcoords=a,
+            "",
+            xy=(0.5, 0.5),
+            xycoords=b,
+            xytext=(0.5, 0.5),
+            textcoords=a,
             arrowprops=dict(
-                **_ARROW_STYLE[kind], patchA=a.get_bbox_patch(), patchB=b.get_bbox_patch(),
-                shrinkA=2, shrinkB=2, connectionstyle=f"arc3,rad={arrow.rad}",
+                **_ARROW_STYLE[kind],
+                patchA=a.get_bbox_patch(),
+                patchB=b.get_bbox_patch(),
+                shrinkA=2,
+                shrinkB=2,
+                connectionstyle=f"arc3,rad={arrow.rad}",
                 mutation_scale=14,
             ),
             # Above the boxes: a box's outline, which clips the arrow, is placed
@@ -266,13 +281,22 @@ def diagram(
         if arrow.text:
             # The middle of matplotlib's arc3 curve, in display units: half-way from
             # the chord's middle to its control point (rad times the rotated chord).
-            pa, pb = (ax.transAxes.transform((boxes[k].x, boxes[k].y))
-                      for k in (arrow.start, arrow.end))
+            pa, pb = (
+                ax.transAxes.transform((boxes[k].x, boxes[k].y)) for k in (arrow.start, arrow.end)
+            )
             bend = arrow.rad * 0.5 * np.array([pb[1] - pa[1], pa[0] - pb[0]])
             mid = ax.transAxes.inverted().transform((pa + pb) / 2 + bend)
-            ax.text(*mid, arrow.text, ha="center", va="center", fontsize=8,
-                    color=_ARROW_STYLE[kind]["color"], transform=ax.transAxes,
-                    bbox=dict(fc="white", ec="none", pad=0.5), zorder=4)
+            ax.text(
+                *mid,
+                arrow.text,
+                ha="center",
+                va="center",
+                fontsize=8,
+                color=_ARROW_STYLE[kind]["color"],
+                transform=ax.transAxes,
+                bbox=dict(fc="white", ec="none", pad=0.5),
+                zorder=4,
+            )
     if title:
         ax.set_title(title, fontsize=10)
     return fig
@@ -293,15 +317,22 @@ def taxonomy(ax=None):
         "vae": Box(0.40, 0.24, "variational\nVAE, VQ-VAE,\nhierarchical VAE\n(Ch. 4-6)", "data", 8),
         "bm": Box(0.57, 0.24, "Markov chain\nBoltzmann\nmachines", "data", 8),
         "gan": Box(0.82, 0.24, "GANs\n(Ch. 9)", "data", 8),
-        "bn": Box(0.23, 0.04, "directed graphical models (Bayesian networks)",
-                  "note", 8),
+        "bn": Box(0.23, 0.04, "directed graphical models (Bayesian networks)", "note", 8),
         "mrf": Box(0.66, 0.04, "undirected graphical models", "note", 8),
     }
-    edges = [Arrow("root", "explicit", "tree"), Arrow("root", "implicit", "tree"),
-             Arrow("explicit", "tractable", "tree"), Arrow("explicit", "approx", "tree"),
-             Arrow("implicit", "direct", "tree"), Arrow("tractable", "ar", "tree"),
-             Arrow("tractable", "flow", "tree"), Arrow("approx", "vae", "tree"),
-             Arrow("approx", "bm", "tree"), Arrow("direct", "gan", "tree"),
-             Arrow("bn", "ar", "forward"), Arrow("bn", "vae", "forward"),
-             Arrow("mrf", "bm", "forward")]
+    edges = [
+        Arrow("root", "explicit", "tree"),
+        Arrow("root", "implicit", "tree"),
+        Arrow("explicit", "tractable", "tree"),
+        Arrow("explicit", "approx", "tree"),
+        Arrow("implicit", "direct", "tree"),
+        Arrow("tractable", "ar", "tree"),
+        Arrow("tractable", "flow", "tree"),
+        Arrow("approx", "vae", "tree"),
+        Arrow("approx", "bm", "tree"),
+        Arrow("direct", "gan", "tree"),
+        Arrow("bn", "ar", "forward"),
+        Arrow("bn", "vae", "forward"),
+        Arrow("mrf", "bm", "forward"),
+    ]
     return diagram(b, edges, ax=ax, figsize=(9, 5))

@@ -182,7 +182,9 @@ class VAE(nn.Module):
             )
         if self.likelihood == "gaussian":
             scale = self.log_scale
-            return -0.5 * ((flat.to(params.dtype) - params) / scale.exp()) ** 2 - scale - 0.5 * LOG_2PI
+            return (
+                -0.5 * ((flat.to(params.dtype) - params) / scale.exp()) ** 2 - scale - 0.5 * LOG_2PI
+            )
         logp = torch.log_softmax(params, dim=-1)
         shape = torch.broadcast_shapes(params.shape[:-1], flat.shape)
         return logp.expand(*shape, self.levels).gather(-1, flat.long().expand(shape)[..., None])[

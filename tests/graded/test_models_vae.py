@@ -24,12 +24,16 @@ def test_log_weights_match_torch_distributions_on_the_same_draws():
     with torch.no_grad():
         mu, logvar = model.posterior(x.reshape(3, 2, 2))
         got = model._log_weights(x, (mu, logvar), 5, torch.Generator().manual_seed(3))
-        eps = torch.randn((5, *mu.shape), generator=torch.Generator().manual_seed(3),
-                          dtype=mu.dtype)
+        eps = torch.randn(
+            (5, *mu.shape), generator=torch.Generator().manual_seed(3), dtype=mu.dtype
+        )
         q = Normal(mu, (0.5 * logvar).exp())
         z = q.loc + q.scale * eps
-        want = (model.decoder_log_prob(x, z) + Normal(0.0, 1.0).log_prob(z).sum(-1)
-                - q.log_prob(z).sum(-1))
+        want = (
+            model.decoder_log_prob(x, z)
+            + Normal(0.0, 1.0).log_prob(z).sum(-1)
+            - q.log_prob(z).sum(-1)
+        )
     assert got.shape == (5, 3)
     torch.testing.assert_close(got, want)
 

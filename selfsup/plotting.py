@@ -314,25 +314,24 @@ def taxonomy(ax=None):
         "direct": Box(0.82, 0.52, "direct sampler", "group"),
         "ar": Box(0.06, 0.24, "autoregressive\nMADE, PixelCNN,\nImage GPT\n(Ch. 7)", "data", 8),
         "flow": Box(0.22, 0.24, "flows\nRealNVP, Glow\n(Ch. 8)", "data", 8),
-        "vae": Box(0.40, 0.24, "variational\nVAE, VQ-VAE,\nhierarchical VAE\n(Ch. 4-6)", "data", 8),
+        "vae": Box(0.40, 0.24, "variational\nVAE, VQ-VAE,\nhierarchical VAE\n(Ch. 5-6)", "data", 8),
         "bm": Box(0.57, 0.24, "Markov chain\nBoltzmann\nmachines", "data", 8),
         "gan": Box(0.82, 0.24, "GANs\n(Ch. 9)", "data", 8),
         "bn": Box(0.23, 0.04, "directed graphical models (Bayesian networks)", "note", 8),
         "mrf": Box(0.66, 0.04, "undirected graphical models", "note", 8),
     }
-    edges = [
-        Arrow("root", "explicit", "tree"),
-        Arrow("root", "implicit", "tree"),
-        Arrow("explicit", "tractable", "tree"),
-        Arrow("explicit", "approx", "tree"),
-        Arrow("implicit", "direct", "tree"),
-        Arrow("tractable", "ar", "tree"),
-        Arrow("tractable", "flow", "tree"),
-        Arrow("approx", "vae", "tree"),
-        Arrow("approx", "bm", "tree"),
-        Arrow("direct", "gan", "tree"),
-        Arrow("bn", "ar", "forward"),
-        Arrow("bn", "vae", "forward"),
-        Arrow("mrf", "bm", "forward"),
+    tree = [
+        ("root", "explicit"),
+        ("root", "implicit"),
+        ("explicit", "tractable"),
+        ("explicit", "approx"),
+        ("implicit", "direct"),
+        ("tractable", "ar"),
+        ("tractable", "flow"),
+        ("approx", "vae"),
+        ("approx", "bm"),
+        ("direct", "gan"),
     ]
+    notes = [("bn", "ar"), ("bn", "vae"), ("mrf", "bm")]  # which family is which graph
+    edges = [Arrow(a, c, "tree") for a, c in tree] + [Arrow(a, c) for a, c in notes]
     return diagram(b, edges, ax=ax, figsize=(9, 5))

@@ -269,13 +269,24 @@ class SimCLR(nn.Module):
         with runtime.eval_mode(self), checks.trusted():
             return self.encoder(x)
 
+    def projections(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(g(f(v1)), g(f(v2)))``: the head's outputs, ``(B, projection_dim)`` each, for
+        two augmented views of each image in ``x`` (values in ``[0, 1]``). What the loss
+        compares; with gradients, so wrap it in ``torch.no_grad()`` to inspect it."""
+        x = self._images(x, "x")
+        checks.generator(generator)
+        with checks.trusted():
+            return tuple(
+                self.head(self.encoder(self.augment(x, generator=generator))) for _ in range(2)
+            )
+
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
         """NT-Xent of two augmented views of each image in ``batch`` ``(B, H, W)``
         (values in ``[0, 1]``, ``B >= 2``)."""
-        x = self._images(batch, "batch")
+        z1, z2 = self.projections(self._images(batch, "batch"))
         with checks.trusted():
-            z1 = self.head(self.encoder(self.augment(x)))
-            z2 = self.head(self.encoder(self.augment(x)))
             return nt_xent(z1, z2, self.temperature)
 
 

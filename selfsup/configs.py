@@ -159,8 +159,8 @@ def gan(data: ImageData, loss: str = "wasserstein", gp_weight: float = 10.0,
 def simclr(
     data: ImageData,
     temperature: float = 0.5,
-    augment: nn.Module | None = None,
     profile: str | None = None,
+    augment: nn.Module | None = None,
 ) -> nn.Module:
     """SimCLR with the small convolutional encoder; ``augment`` makes the two views
     (default: ``Augment()``, small rotations, shifts, noise and cut-out)."""

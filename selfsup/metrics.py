@@ -15,6 +15,7 @@ so their bits/dim are comparable with discrete models' and never flattered.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -24,6 +25,7 @@ from . import _checks as checks
 
 __all__ = [
     "Memorisation",
+    "ProbeScore",
     "PrecisionRecall",
     "Score",
     "bits_per_dim",
@@ -31,6 +33,7 @@ __all__ = [
     "fid",
     "inception_score",
     "kid",
+    "linear_probe",
     "memorisation",
     "nats_to_bits",
     "perplexity",
@@ -244,6 +247,16 @@ def precision_recall(real_feats, fake_feats, k: int = 3) -> PrecisionRecall:
     # END SOLUTION
 
 
+def _logistic_regression(max_iter: int):
+    """scikit-learn's logistic regression on standardised inputs: the classifier of the
+    classification accuracy score and of the linear probe."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, C=1.0))
+
+
 def classification_accuracy_score(samples, labels, test_x, test_y, classifier=None) -> float:
     """Train a classifier on generated, labelled samples; return its accuracy on real data.
 
@@ -259,11 +272,7 @@ def classification_accuracy_score(samples, labels, test_x, test_y, classifier=No
     if len(np.unique(y)) < 2:
         raise ValueError("labels must contain at least two classes")
     if classifier is None:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+        classifier = _logistic_regression(max_iter=1000)
     classifier.fit(x, y)
     return float((classifier.predict(t) == ty).mean())
 
@@ -295,3 +304,56 @@ def memorisation(samples, train, test) -> Memorisation:
         med_s / med_t if med_t > 0 else math.inf,
         float((ds < threshold).mean()) if threshold > 0 else float((ds == 0).mean()),
     )
+
+
+class ProbeScore(NamedTuple):
+    """Few-label linear-probe accuracy: mean and standard deviation over seeds."""
+
+    mean: float
+    std: float
+
+
+def linear_probe(
+    train_feats,
+    train_labels,
+    test_feats,
+    test_labels,
+    labels_per_class: int,
+    seeds: Sequence[int] = range(10),
+) -> ProbeScore:
+    """Accuracy of a logistic regression trained on ``labels_per_class`` labelled
+    examples per class (drawn per seed), on standardised features.
+
+    Args:
+        train_feats, test_feats: ``(n, f)`` features; labels ``(n,)``.
+    """
+
+    def arr(x, name):
+        a = checks.array(x, name)
+        return a.reshape(len(a), -1)
+
+    xtr, xte = arr(train_feats, "train_feats"), arr(test_feats, "test_feats")
+    ytr = checks.array(train_labels, "train_labels", ndim=1).astype(np.int64)
+    yte = checks.array(test_labels, "test_labels", ndim=1).astype(np.int64)
+    if len(xtr) != len(ytr) or len(xte) != len(yte):
+        raise ValueError(
+            "features and labels must have the same length, got "
+            f"{len(xtr)} and {len(ytr)} (train), {len(xte)} and {len(yte)} (test)"
+        )
+    classes, counts = np.unique(ytr, return_counts=True)
+    if len(classes) < 2:
+        raise ValueError("train_labels must contain at least two classes")
+    labels_per_class = checks.integer(labels_per_class, "labels_per_class", high=int(counts.min()))
+    seeds = [checks.integer(s, f"seeds[{i}]", low=0) for i, s in enumerate(seeds)]
+    if not seeds:
+        raise ValueError("seeds must name at least one seed, e.g. seeds=range(10)")
+    scores = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        idx = np.concatenate(
+            [rng.choice(np.flatnonzero(ytr == c), labels_per_class, replace=False) for c in classes]
+        )
+        clf = _logistic_regression(max_iter=2000)
+        clf.fit(xtr[idx], ytr[idx])
+        scores.append((clf.predict(xte) == yte).mean())
+    return ProbeScore(float(np.mean(scores)), float(np.std(scores)))

@@ -75,7 +75,7 @@ def _as_tensors(data: Data, name: str) -> tuple[torch.Tensor, ...]:
     else:
         raise checks.InputTypeError(
             f"{name} must be a tensor or a tuple of tensors, got {checks.describe(data)}; "
-            "for a Dataset or DataLoader, pass its tensors, e.g. dataset.tensors"
+            "or a torch Dataset or DataLoader"
         )
     tensors = tuple(
         checks.tensor(t, name if len(parts) == 1 else f"{name}[{i}]") for i, t in enumerate(parts)
@@ -127,29 +127,165 @@ def _adamw(params: list, lr: float, weight_decay: float) -> torch.optim.Optimize
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
-def _check_finite(loss: torch.Tensor, where: str, lr: float) -> float:
-    if loss.ndim != 0:
-        raise ValueError(f"model.loss(batch) must return a scalar, got shape {tuple(loss.shape)}")
-    value = float(loss.detach())
-    if not math.isfinite(value):
-        raise TrainingDiverged(
-            f"loss became {value} {where}; lower the learning rate (lr={lr:g}), "
-            "or check the data for NaN/inf"
+class _Source:
+    """Where the batches of an epoch come from: tensors (checked once, moved to the
+    training device once when small, shuffled with ``fit``'s generator) or a
+    ``Dataset`` / ``DataLoader`` (each batch moved to the device as it comes)."""
+
+    #: Tensors up to this size move to the training device once, before the first epoch.
+    ON_DEVICE_BYTES = 1 << 30
+
+    def __init__(self, data, name: str, batch_size: int, device, min_size: int, generator):
+        self.name, self.batch_size, self.device, self.min_size = name, batch_size, device, min_size
+        self.generator, self.loader, self.tensors = generator, None, None
+        if isinstance(data, torch.utils.data.DataLoader):
+            self.loader = data
+        elif isinstance(data, torch.utils.data.Dataset) and not isinstance(
+            data, torch.utils.data.TensorDataset
+        ):
+            self.loader = torch.utils.data.DataLoader(
+                data, batch_size=batch_size, shuffle=name == "train", generator=generator
+            )
+        else:
+            tensors = _as_tensors(data, name)
+            if sum(t.nelement() * t.element_size() for t in tensors) <= self.ON_DEVICE_BYTES:
+                tensors = tuple(t.to(device) for t in tensors)
+            self.tensors = tensors
+
+    def __len__(self) -> int:
+        """The number of examples (of a loader: as its ``len`` says)."""
+        if self.tensors is not None:
+            return len(self.tensors[0])
+        return len(self.loader.dataset) if hasattr(self.loader, "dataset") else len(self.loader)
+
+    def steps(self) -> int:
+        """The number of batches per epoch."""
+        if self.tensors is None:
+            return len(self.loader)
+        full, rest = divmod(len(self), self.batch_size)
+        return full + (rest >= self.min_size and rest > 0)
+
+    def batches(self, shuffle: bool):
+        if self.tensors is not None:
+            yield from iterate_batches(self.tensors, self.batch_size, shuffle, self.generator,
+                                       self.device, self.min_size)  # fmt: skip
+            return
+        for batch in self.loader:
+            if isinstance(batch, (tuple, list)):
+                batch = tuple(torch.as_tensor(t).to(self.device) for t in batch)
+                if len(batch) == 1:
+                    batch = batch[0]
+            else:
+                batch = torch.as_tensor(batch).to(self.device)
+            if _size(batch) >= self.min_size:
+                yield batch
+
+
+def _size(batch) -> int:
+    return len(batch if isinstance(batch, torch.Tensor) else batch[0])
+
+
+def _scalar_loss(loss) -> torch.Tensor:
+    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise ValueError(f"model.loss(batch) must return a scalar tensor, got {shape}")
+    return loss
+
+
+class _GuardedSteps:
+    """Optimizer steps that never apply a NaN or inf loss, shared by :func:`fit` and
+    :func:`selfsup.models.gan.train_gan`.
+
+    On the CPU each loss is read before its step, and a bad one raises at once. On an
+    accelerator with fused Adam(W) the GPU is never waited for: a sticky flag on the
+    device (``found_inf``, as ``torch.amp.GradScaler`` uses it) makes the fused kernel
+    skip this step and every later one, and :meth:`flush` (once per epoch, or every
+    ``callback_every`` GAN steps) reads the losses back, raising
+    :class:`TrainingDiverged` with the first bad step's name. The model then holds the
+    weights of the last good step in both cases.
+    """
+
+    def __init__(self, device: torch.device, hint: str, max_abs: float = math.inf):
+        self.device, self.hint, self.max_abs = device, hint, max_abs
+        self.bad = torch.zeros(1, device=device)
+        self.pending: list[tuple[torch.Tensor, str]] = []
+
+    def _fails(self, value: float) -> bool:
+        return not math.isfinite(value) or abs(value) > self.max_abs
+
+    def _raise(self, value: float, where: str):
+        raise TrainingDiverged(f"loss became {value:.4g} {where}; {self.hint}")
+
+    def check(self, loss: torch.Tensor, where: str, optimizers=()) -> torch.Tensor:
+        """Check ``loss`` before the step of ``optimizers``; returns it detached."""
+        loss = _scalar_loss(loss)
+        value = loss.detach()
+        synced = self.device.type == "cpu" or not all(
+            any(g.get("fused") for g in opt.param_groups) for opt in optimizers
         )
-    return value
+        if synced:
+            v = float(value)
+            if self._fails(v):
+                self._raise(v, where)
+        else:
+            ok = torch.isfinite(value) & (value.abs() <= self.max_abs)
+            self.bad = torch.maximum(self.bad, (~ok).float().reshape(1))
+            for opt in optimizers:
+                opt.found_inf = self.bad
+        self.pending.append((value, where))
+        return value
+
+    def flush(self) -> list[float]:
+        """The losses since the last flush, as floats (one read-back); raises on a bad one."""
+        if not self.pending:
+            return []
+        values = torch.stack([v for v, _ in self.pending]).float().cpu().tolist()
+        names = [w for _, w in self.pending]
+        self.pending = []
+        for value, where in zip(values, names, strict=True):
+            if self._fails(value):
+                self._raise(value, where)
+        return values
+
+
+class _Run:
+    """The parts of a training run that :func:`fit` and ``train_gan`` share: the device,
+    the progress bar (only when someone is watching), the timer."""
+
+    def __init__(self, model: nn.Module, device, total: int, desc: str, unit: str, progress):
+        if progress is not None and not isinstance(progress, bool):
+            raise checks.InputTypeError(f"progress must be True, False or None, got {progress!r}")
+        self.device = runtime.device() if device is None else checks.device(device)
+        model.to(self.device)
+        self.bar = None
+        if progress_enabled() if progress is None else progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit=unit)
+        self.start = time.perf_counter()
+
+    def update(self, **postfix) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if postfix:
+                self.bar.set_postfix(**{k: f"{v:.4g}" for k, v in postfix.items()})
+
+    def close(self) -> float:
+        if self.bar is not None:
+            self.bar.close()
+        return time.perf_counter() - self.start
 
 
 @torch.no_grad()
-def _evaluate(
-    model: nn.Module, tensors, batch_size: int, device, lr: float, epoch: int, min_size: int = 1
-) -> float:
-    model.eval()
-    total, count = 0.0, 0
-    for batch in iterate_batches(tensors, batch_size, False, None, device, min_size):
-        size = len(batch if isinstance(batch, torch.Tensor) else batch[0])
-        total += _check_finite(model.loss(batch), f"on validation data in epoch {epoch}", lr) * size
-        count += size
-    return total / count
+def _evaluate(model: nn.Module, source: _Source, guard: _GuardedSteps, epoch: int) -> float:
+    total, count = torch.zeros((), device=guard.device, dtype=torch.float64), 0
+    with runtime.eval_mode(model):
+        for batch in source.batches(shuffle=False):
+            size = _size(batch)
+            loss = guard.check(model.loss(batch), f"on validation data in epoch {epoch}")
+            total, count = total + loss.double() * size, count + size
+    guard.flush()
+    return float(total) / count
 
 
 def fit(
@@ -174,7 +310,10 @@ def fit(
         model: an ``nn.Module`` with ``loss(batch) -> scalar tensor``.
         train: a tensor ``(N, ...)`` (or a NumPy array), a tuple of tensors of length
             ``N``, or a ``TensorDataset``; each batch is a slice of it (a tuple of
-            slices for a tuple). It is checked once for NaN and inf.
+            slices for a tuple). It is checked once for NaN and inf, and moved to the
+            device once when it is small (up to 1 GiB). Or a torch ``Dataset`` (batched
+            and shuffled here) or a ``DataLoader`` (used as it is: its own batch size and
+            order); each batch moves to the device as it comes.
         val: validation data of the same form, evaluated after every epoch.
         epochs: the maximum number of passes over ``train`` (cut to
             :data:`selfsup.runtime.SMOKE_EPOCHS` in the full profile's smoke check).
@@ -187,8 +326,8 @@ def fit(
         seed: seeds the shuffling; default :func:`selfsup.runtime.derived_seed` (0 unless
             ``runtime.setup`` chose another seed, e.g. through ``SELFSUP_SEED``).
         device: where training runs; default :func:`selfsup.runtime.device` (CUDA
-            when present). The model moves there for training and back to where its
-            parameters were afterwards, so a chapter's CPU tensors keep working.
+            when present). The model moves there and **stays there**: its methods take
+            inputs on the CPU and move them (:mod:`selfsup.protocols`).
         progress: show a tqdm bar; default: only when interactive
             (:func:`selfsup.runtime.progress_enabled`).
         schedule: ``"cosine"`` anneals the learning rate to zero over all steps;
@@ -196,7 +335,9 @@ def fit(
     Returns:
         the :class:`History` of mean losses per epoch.
     Raises:
-        TrainingDiverged: on a NaN or inf loss, naming the epoch and step.
+        TrainingDiverged: on a NaN or inf loss, naming the epoch and step. No step is
+            taken with such a loss; on a GPU the losses are read back once per epoch
+            (``_GuardedSteps``), not at every step.
     """
     if not callable(getattr(model, "loss", None)) or not isinstance(model, nn.Module):
         raise checks.InputTypeError(
@@ -219,90 +360,77 @@ def fit(
     if progress is not None and not isinstance(progress, bool):
         raise checks.InputTypeError(f"progress must be True, False or None, got {progress!r}")
     epochs = runtime.smoke_cap(epochs, runtime.SMOKE_EPOCHS)
-    train_t = _as_tensors(train, "train")
-    val_t = _as_tensors(val, "val") if val is not None else None
     # A model whose loss needs several examples per batch (a contrastive loss needs
     # negatives) declares min_batch_size; a shorter last batch is left out.
     min_size = checks.integer(getattr(model, "min_batch_size", 1), "model.min_batch_size")
-    for name, tensors in (("train", train_t), ("val", val_t)):
-        if tensors is not None and len(tensors[0]) < min_size:
-            raise ValueError(
-                f"{name} has {len(tensors[0])} examples, but {type(model).__name__} needs "
-                f"batches of at least {min_size}; pass more data"
-            )
     if batch_size < min_size:
         raise ValueError(
             f"batch_size must be >= {min_size} for {type(model).__name__}, got {batch_size}"
         )
     params = list(model.parameters())
-    home = params[0].device if params else torch.device("cpu")
+    if optimizer is None and not params:
+        raise ValueError("model has no parameters to train")
     device = runtime.device() if device is None else checks.device(device)
+    generator = torch.Generator().manual_seed(runtime.derived_seed() if seed is None else seed)
+    sources = {
+        name: _Source(data, name, batch_size, device, min_size, generator)
+        for name, data in (("train", train), ("val", val))
+        if data is not None
+    }
+    for name, source in sources.items():
+        if len(source) < min_size:
+            raise ValueError(
+                f"{name} has {len(source)} examples, but {type(model).__name__} needs "
+                f"batches of at least {min_size}; pass more data"
+            )
+    run = _Run(model, device, epochs, type(model).__name__, "epoch", progress)
     if optimizer is None:
-        if not params:
-            raise ValueError("model has no parameters to train")
         optimizer = _adamw(params, lr, weight_decay)
     scheduler = None
     if schedule == "cosine":
-        full, rest = divmod(len(train_t[0]), batch_size)
-        steps = epochs * (full + (rest >= min_size and rest > 0))
+        steps = epochs * sources["train"].steps()
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    generator = torch.Generator().manual_seed(runtime.derived_seed() if seed is None else seed)
+    guard = _GuardedSteps(device, f"lower the learning rate (lr={lr:g}), or check the data "
+                          "for NaN/inf")  # fmt: skip
     history = History()
     best_state, best_val, waited = None, math.inf, 0
-    show = progress_enabled() if progress is None else progress
-    bar = None
-    if show:
-        from tqdm import tqdm
-
-        bar = tqdm(total=epochs, desc=type(model).__name__, unit="epoch")
-    start = time.perf_counter()
-    model.to(device)
     try:
         for epoch in range(epochs):
             model.train()
-            total, count = 0.0, 0
-            batches = iterate_batches(train_t, batch_size, True, generator, device, min_size)
-            for step, batch in enumerate(batches):
+            total, count = torch.zeros((), device=device, dtype=torch.float64), 0
+            for step, batch in enumerate(sources["train"].batches(shuffle=True)):
                 # The first step checks the batch's values in the model's own checks;
                 # after that only the free checks run (no GPU synchronisation).
                 with contextlib.nullcontext() if epoch == step == 0 else checks.trusted():
                     loss = model.loss(batch)
-                value = _check_finite(loss, f"in epoch {epoch}, step {step}", lr)
+                value = guard.check(loss, f"in epoch {epoch}, step {step}", [optimizer])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
-                size = len(batch if isinstance(batch, torch.Tensor) else batch[0])
-                total, count = total + value * size, count + size
-            history.train_loss.append(total / count)
-            if val_t is not None:
-                history.val_loss.append(
-                    _evaluate(model, val_t, batch_size, device, lr, epoch, min_size)
-                )
+                size = _size(batch)
+                total, count = total + value.double() * size, count + size
+            guard.flush()
+            history.train_loss.append(float(total) / count)
+            if "val" in sources:
+                history.val_loss.append(_evaluate(model, sources["val"], guard, epoch))
                 if history.val_loss[-1] < best_val:
                     best_val, waited, history.best_epoch = history.val_loss[-1], 0, epoch
                     if patience is not None:
                         best_state = copy.deepcopy(model.state_dict())
                 else:
                     waited += 1
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(
-                    train=f"{history.train_loss[-1]:.4g}",
-                    **({"val": f"{history.val_loss[-1]:.4g}"} if val_t is not None else {}),
-                )
+            run.update(train=history.train_loss[-1],
+                       **({"val": history.val_loss[-1]} if history.val_loss else {}))  # fmt: skip
             if patience is not None and waited >= patience:
                 history.stopped_early = True
                 break
     finally:
-        model.to(home)
-        if bar is not None:
-            bar.close()
+        history.seconds = run.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     else:  # the model holds the last epoch's weights (see History.best_val_epoch)
         history.best_epoch = history.epochs - 1
     model.eval()
-    history.seconds = time.perf_counter() - start
     return history

@@ -96,7 +96,7 @@ def test_linear_gaussian_vae_identity():
             p.add_(0.5 * torch.randn_like(p))
     x = torch.randn(8, 5, dtype=torch.float64)
     with torch.no_grad():
-        elbo, logp = model.elbo(x), model.log_marginal(x)
+        elbo, logp = model.elbo(x), model.log_prob(x)
         qm, qv = model.encoder(x)
         pm, pc = model.true_posterior(x)
     for i in range(8):

@@ -59,7 +59,7 @@ def test_complete_keeps_known_positions_and_samples_valid_values(name):
     known = torch.zeros(3, 4, dtype=torch.bool)
     known[0] = True
     known[2, 1] = True
-    out = model.complete(x, known, generator=torch.Generator().manual_seed(0))
+    out = model.inpaint(x, known, generator=torch.Generator().manual_seed(0))
     assert torch.equal(out[:, known], x[:, known])
     assert out.shape == x.shape and int(out.min()) >= 0 and int(out.max()) <= 4
     samples = model.sample(3, generator=torch.Generator().manual_seed(1))

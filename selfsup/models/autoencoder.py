@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from .. import _checks as checks
+from .layers import mlp
 
-__all__ = ["PCA", "Autoencoder", "mlp", "pca"]
+__all__ = ["PCA", "Autoencoder", "pca"]
 
 
 def _as_matrix(x, name: str = "X", min_len: int = 2) -> torch.Tensor:
@@ -39,6 +40,7 @@ class PCA:
     mean: torch.Tensor  # (d,)
     explained_variance: torch.Tensor  # (r,) variance along each component
     explained_variance_ratio: torch.Tensor  # (r,) fraction of the total variance
+    shape: tuple[int, ...] | None = None  # one example's shape; decode returns it
 
     def encode(self, x) -> torch.Tensor:
         """Coordinates ``(B, r)`` of ``x`` ``(B, ...)`` in the principal subspace."""
@@ -51,9 +53,11 @@ class PCA:
         return (x - self.mean) @ self.components.T
 
     def decode(self, z) -> torch.Tensor:
-        """Reconstructions ``(B, d)`` (flattened) from coordinates ``z`` ``(B, r)``."""
+        """Reconstructions ``(B, *shape)``, shaped like the data :func:`pca` was given,
+        from coordinates ``z`` ``(B, r)``."""
         z = checks.tensor(z, "z", shape=(len(self.components),), min_len=0)
-        return z.to(torch.float64) @ self.components + self.mean
+        flat = z.to(torch.float64) @ self.components + self.mean
+        return flat if self.shape is None else flat.reshape(len(flat), *self.shape)
 
 
 def pca(X, r: int) -> PCA:
@@ -78,21 +82,9 @@ def pca(X, r: int) -> PCA:
     mean = x.mean(0)
     _, s, vt = torch.linalg.svd(x - mean, full_matrices=False)
     variance = s**2 / (n - 1)
-    return PCA(vt[:r], mean, variance[:r], variance[:r] / variance.sum())
+    shape = tuple(X.shape[1:]) if hasattr(X, "shape") else (d,)
+    return PCA(vt[:r], mean, variance[:r], variance[:r] / variance.sum(), shape)
     # END SOLUTION
-
-
-def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
-    """Linear layers of the given sizes with ``activation`` between them (not after the last)."""
-    sizes = checks.sizes(sizes, "sizes", allow_empty=False, example="(64, 128, 10)")
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must list at least an input and an output width, got {sizes}")
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(activation())
-    return nn.Sequential(*layers)
 
 
 class Autoencoder(nn.Module):
@@ -103,7 +95,11 @@ class Autoencoder(nn.Module):
         latent_dim: ``r``, the size of the bottleneck.
         hidden: widths of the hidden layers of the encoder (the decoder mirrors them).
         linear: no hidden layers and no nonlinearity: ``z = A x + a``, ``x_hat = B z + b``.
-    The data are float tensors ``(B, *shape)``; scale them to a range like [0, 1].
+        levels: the data set's number of grey levels: the model then takes its integer
+            images (``0..levels-1``) and works on them divided by ``levels - 1``, in
+            ``[0, 1]``. ``None``: it takes float tensors ``(B, *shape)`` as they are.
+    :meth:`decode` returns reconstructions on the scale the model works on (``[0, 1]``
+    with ``levels``), and :meth:`loss` is their mean squared error per pixel there.
     """
 
     def __init__(
@@ -112,6 +108,7 @@ class Autoencoder(nn.Module):
         latent_dim: int,
         hidden: Sequence[int] = (128,),
         linear: bool = False,
+        levels: int | None = None,
     ):
         super().__init__()
         self.shape = checks.sizes(shape, "shape", allow_empty=False)
@@ -121,13 +118,27 @@ class Autoencoder(nn.Module):
         self.latent_dim, self.hidden = latent_dim, tuple(widths)
         self.encoder = mlp([d, *widths, latent_dim])
         self.decoder = mlp([latent_dim, *widths[::-1], d])
+        self.levels = None if levels is None else checks.integer(levels, "levels", low=2)
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def scaled(self, x, name: str = "x", min_len: int = 0) -> torch.Tensor:
+        """``x`` on the model's scale (grey levels divided by ``levels - 1`` with
+        ``levels``), checked, on the model's device: what :meth:`decode` reconstructs."""
+        if self.levels is None:
+            return checks.images(x, name, self.shape, "real", min_len=min_len,
+                                 device=self._device())  # fmt: skip
+        return checks.unit_images(x, name, self.shape, self.levels, min_len=min_len,
+                                  device=self._device())  # fmt: skip
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes ``(B, r)`` of float data ``(B, *shape)``."""
-        x = checks.images(x, "x", self.shape, "real", min_len=0, device=self._device())
+        """Codes ``(B, r)`` of data ``(B, *shape)``."""
+        x = self.scaled(x)
+        with checks.trusted():
+            return self._encode(x)
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x.reshape(len(x), -1))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -136,10 +147,18 @@ class Autoencoder(nn.Module):
         return self.decoder(z.to(self._device())).reshape(len(z), *self.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstructions ``decode(encode(x))`` ``(B, *shape)``, on the model's scale."""
         return self.decode(self.encode(x))
 
-    def loss(self, batch: torch.Tensor) -> torch.Tensor:
-        """Mean squared reconstruction error per pixel."""
-        batch = checks.images(batch, "batch", self.shape, "real", device=self._device())
+    def reconstruction_error(self, x: torch.Tensor) -> torch.Tensor:
+        """Squared reconstruction error per example ``(B,)``, summed over pixels, on the
+        model's scale."""
+        x = self.scaled(x)
         with checks.trusted():
-            return ((self(batch) - batch) ** 2).mean()
+            return ((self.decode(self._encode(x)) - x) ** 2).reshape(len(x), -1).sum(1)
+
+    def loss(self, batch: torch.Tensor) -> torch.Tensor:
+        """Mean squared reconstruction error per pixel, on the model's scale."""
+        x = self.scaled(batch, "batch", min_len=1)
+        with checks.trusted():
+            return ((self.decode(self._encode(x)) - x) ** 2).mean()

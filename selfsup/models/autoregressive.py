@@ -78,7 +78,25 @@ class AutoregressiveModel(nn.Module):
 
     @torch.no_grad()
     def complete(
-        self, x: torch.Tensor, known_mask: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        x: torch.Tensor,
+        known_mask: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        samples: int = 16,
+    ) -> torch.Tensor:
+        """The conditional mean ``E[x_u | x_k]`` of the unknown positions, estimated by
+        averaging ``samples`` draws of :meth:`inpaint` (floats ``(B, *shape)``; the known
+        positions keep their values)."""
+        samples = checks.integer(samples, "samples")
+        flat = self._check(x)
+        draws = self.inpaint(flat.repeat(samples, 1).reshape(-1, *self.shape), known_mask,
+                             generator=generator)  # fmt: skip
+        return draws.float().reshape(samples, len(flat), *self.shape).mean(0)
+
+    @torch.no_grad()
+    def inpaint(
+        self, x: torch.Tensor, known_mask: torch.Tensor, *, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """Sample the unknown positions of ``x`` given the known ones, in model order.
 
@@ -102,12 +120,12 @@ class AutoregressiveModel(nn.Module):
         return flat.reshape(len(flat), *self.shape)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` samples, integers ``(n, *shape)``, one position at a time: ``d`` network
         passes."""
         n = checks.sample_count(n)
         start = torch.zeros((n, *self.shape), dtype=torch.long, device=self.order.device)
-        return self.complete(start, torch.zeros(self.shape, dtype=torch.bool), generator)
+        return self.inpaint(start, torch.zeros(self.shape, dtype=torch.bool), generator=generator)
 
 
 class _MaskedLinear(nn.Linear):
@@ -233,13 +251,13 @@ class MADE(AutoregressiveModel):
         return super().loss(batch)
 
     @torch.no_grad()
-    def complete(self, x, known_mask, generator=None):
+    def inpaint(self, x, known_mask, *, generator=None):
         """As in :class:`AutoregressiveModel`, with one ordering drawn per call."""
         checks.generator(generator)
         if self.orderings > 1:
-            where = runtime.draw_device(generator)
+            where = runtime.draw_device(generator, "cpu")
             self._use(int(torch.randint(self.orderings, (), generator=generator, device=where)))
-        return super().complete(x, known_mask, generator)
+        return super().inpaint(x, known_mask, generator=generator)
 
 
 class _MaskedConv2d(nn.Conv2d):
@@ -280,7 +298,7 @@ class PixelCNN(AutoregressiveModel):
         kernel = checks.integer(kernel, "kernel")
         if kernel % 2 == 0:
             raise ValueError(f"kernel must be odd (a centre pixel to mask), got {kernel}")
-        self.embed = nn.Embedding(levels, channels)
+        self.embedding = nn.Embedding(levels, channels)
         self.first = _MaskedConv2d("A", channels, channels, 2 * (kernel // 2) + 3)
         self.blocks = nn.ModuleList(
             _MaskedConv2d("B", channels, channels, kernel) for _ in range(layers - 1)
@@ -290,7 +308,7 @@ class PixelCNN(AutoregressiveModel):
         )
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.embed(x.reshape(len(x), *self.shape)).permute(0, 3, 1, 2)
+        h = self.embedding(x.reshape(len(x), *self.shape)).permute(0, 3, 1, 2)
         h = self.first(h)
         for block in self.blocks:
             h = h + block(F.relu(h))

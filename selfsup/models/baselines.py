@@ -23,7 +23,14 @@ import torch
 
 from .. import _checks as checks
 
-__all__ = ["ClassConditional", "GaussianMixture", "KernelDensity", "Memorizer", "UniformDensity"]
+__all__ = [
+    "ClassConditional",
+    "Dequantized",
+    "GaussianMixture",
+    "KernelDensity",
+    "Memorizer",
+    "UniformDensity",
+]
 
 
 def _flat(x, name: str = "x") -> np.ndarray:
@@ -36,22 +43,24 @@ def _flat(x, name: str = "x") -> np.ndarray:
     return arr.reshape(len(arr), -1)
 
 
-def _numpy_seed(seed, generator) -> int:
-    """A NumPy seed from ``seed`` or from a torch ``generator`` (which it advances)."""
+def _numpy_seed(generator) -> int:
+    """A NumPy seed drawn from a torch ``generator`` (which it advances), or from torch's
+    global generator when ``None``: the book's one source of randomness."""
     checks.generator(generator)
-    if generator is not None:
-        if seed is not None:
-            raise ValueError("pass seed or generator, not both")
-        return int(torch.randint(2**32 - 1, (), generator=generator, device=generator.device))
-    return 0 if seed is None else checks.integer(seed, "seed", low=0)
+    device = generator.device if generator is not None else "cpu"
+    return int(torch.randint(2**32 - 1, (), generator=generator, device=device))
 
 
 class _Baseline:
     shape: tuple[int, ...] | None = None
+    discrete = False  # a discrete model samples the data's own (integer) values
 
     def _remember_shape(self, x) -> np.ndarray:
         flat = _flat(x)
         self.shape = tuple(np.shape(x)[1:])
+        # A discrete model's samples keep the data's integer type.
+        dtype = torch.as_tensor(x[:0]).dtype if hasattr(x, "__getitem__") else None
+        self._sample_dtype = dtype if dtype is not None and not dtype.is_floating_point else None
         return flat
 
     def _check_fitted(self) -> None:
@@ -70,15 +79,19 @@ class _Baseline:
     def _shaped(self, flat: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(flat.reshape(len(flat), *self.shape))
 
-    def sample(self, n: int, seed: int | None = None, generator=None) -> torch.Tensor:
-        """``n`` samples ``(n, *shape)``, float64, seeded by ``seed`` (default 0) or by a
-        torch ``generator``; ``n = 0`` gives an empty batch."""
+    def _draw(self, n: int, seed: int) -> np.ndarray:  # (n, d); n may be 0
+        raise NotImplementedError
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` samples ``(n, *shape)``: float64 for a continuous density, the training
+        data's values for the memorizer. The NumPy draws are seeded from ``generator``
+        (default: torch's global generator); ``n = 0`` gives an empty batch."""
         n = checks.sample_count(n)
         self._check_fitted()
-        rng_seed = _numpy_seed(seed, generator)
-        if n == 0:
-            return torch.zeros((0, *self.shape), dtype=torch.float64)
-        return self._shaped(self._draw(n, rng_seed))
+        rng_seed = _numpy_seed(generator)
+        out = self._shaped(self._draw(n, rng_seed))
+        dtype = getattr(self, "_sample_dtype", None)
+        return out.to(dtype) if self.discrete and dtype is not None else out
 
 
 class UniformDensity(_Baseline):
@@ -151,6 +164,8 @@ class GaussianMixture(_SklearnDensity):
         )
 
     def _draw(self, n: int, seed: int) -> np.ndarray:
+        if n == 0:
+            return np.zeros((0, self.model.means_.shape[1]))
         self.model.random_state = seed
         flat, _ = self.model.sample(n)
         return flat[np.random.default_rng(seed).permutation(n)]
@@ -225,6 +240,8 @@ class KernelDensity(_SklearnDensity):
         self.model = _KDE(bandwidth=self.bandwidth)
 
     def _draw(self, n: int, seed: int) -> np.ndarray:
+        if n == 0:
+            return np.zeros((0, math.prod(self.shape)))
         return self.model.sample(n, random_state=seed)
 
 
@@ -234,6 +251,8 @@ class Memorizer(_Baseline):
     A discrete model: ``log_prob`` compares examples exactly, so use it on the
     integer data, not on dequantized data.
     """
+
+    discrete = True
 
     def fit(self, x) -> Memorizer:
         """Remember the training set ``x`` ``(n, ...)``.
@@ -263,6 +282,78 @@ class Memorizer(_Baseline):
     def _draw(self, n: int, seed: int) -> np.ndarray:
         idx = np.random.default_rng(seed).integers(0, self.n, n)
         return self._train[idx]
+
+
+class Dequantized:
+    """A continuous density ``q`` used as a model of integer images: uniform dequantization.
+
+    ``fit`` and ``log_prob`` take the data set's integer images (``0..levels-1``) and add
+    uniform noise ``u ~ U[0, 1)`` inside (:func:`selfsup.data.dequantize`), so that
+    ``log_prob`` is a one-draw estimate of ``E_u log q(x + u)``, a **lower bound** on the
+    log-probability of the discrete model that ``q`` induces (nats, ``(B,)``).
+    ``sample`` rounds ``q``'s samples down onto the grey levels (clamped to
+    ``0..levels-1``): integer images. ``complete`` and ``conditional_log_prob`` pass to
+    ``q`` where it has them (a :class:`GaussianMixture`); the completion's conditional
+    mean is moved back by the noise's mean 1/2.
+
+    Example: ``Dequantized(GaussianMixture(10, reg_covar=0.3), levels).fit(x_train)``.
+    """
+
+    def __init__(self, model, levels: int):
+        if not all(callable(getattr(model, m, None)) for m in ("fit", "log_prob", "sample")):
+            raise checks.InputTypeError(
+                "model must be a continuous density with fit, log_prob and sample (e.g. "
+                f"GaussianMixture(10)), got {checks.describe(model)}"
+            )
+        self.model, self.levels = model, checks.integer(levels, "levels", low=2)
+        self.shape: tuple[int, ...] | None = None
+
+    def _dequantize(self, x, generator, name: str = "x") -> torch.Tensor:
+        from ..data import dequantize
+
+        x = checks.images(x, name, self.shape, "levels", self.levels, min_len=0,
+                          ndim=None if self.shape is not None else (2, 3, 4))  # fmt: skip
+        return dequantize(x.cpu(), self.levels, generator)
+
+    def _check_fitted(self) -> None:
+        if self.shape is None:
+            raise ValueError(f"Dequantized({type(self.model).__name__}) is not fitted; "
+                             "call fit(x_train) first")  # fmt: skip
+
+    def fit(self, x, *, generator: torch.Generator | None = None) -> Dequantized:
+        """Fit ``q`` to the dequantized integer images ``x`` ``(n, ...)``."""
+        deq = self._dequantize(x, generator)
+        self.model.fit(deq)
+        self.shape = tuple(deq.shape[1:])
+        return self
+
+    def log_prob(self, x, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``log q(x + u)`` per example ``(B,)``, nats: an estimate of a lower bound."""
+        self._check_fitted()
+        return self.model.log_prob(self._dequantize(x, generator))
+
+    def conditional_log_prob(
+        self, x, known_mask, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``log q(x_u + u_u | x_k + u_k)`` per example ``(B,)``, nats."""
+        self._check_fitted()
+        return self.model.conditional_log_prob(self._dequantize(x, generator), known_mask)
+
+    def complete(self, x, known_mask, *, generator: torch.Generator | None = None):
+        """``q``'s conditional mean of the unknown positions, on the grey-level scale
+        (floats ``(B, ...)``); the known positions keep their values."""
+        self._check_fitted()
+        known = checks.known_mask(known_mask, self.shape)
+        filled = self.model.complete(self._dequantize(x, generator), known) - 0.5
+        original = torch.as_tensor(x).to(filled.dtype)
+        return torch.where(known, original, filled)
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` integer images ``(n, *shape)``: ``q``'s samples rounded down onto the
+        grey levels and clamped to ``0..levels-1``."""
+        self._check_fitted()
+        draws = torch.as_tensor(self.model.sample(n, generator=generator))
+        return draws.clamp(0, self.levels - 1).floor().long()
 
 
 class ClassConditional:
@@ -320,21 +411,20 @@ class ClassConditional:
         )  # fmt: skip
         return torch.logsumexp(parts, 0)
 
-    def sample(self, n: int, seed: int | None = None, generator=None):
-        """``n`` samples and their labels, classes in proportion to ``pi``."""
+    def sample(self, n: int, *, generator: torch.Generator | None = None):
+        """``n`` samples and their labels ``(n,)``, classes in proportion to ``pi``; each
+        class's model samples with a generator seeded from ``generator`` (default: torch's
+        global generator)."""
         n = checks.sample_count(n)
         self._check_fitted()
-        seed = _numpy_seed(seed, generator)
+        seed = _numpy_seed(generator)
         pi = self.log_pi.exp().numpy()
         labels = np.random.default_rng(seed).choice(len(self.classes), size=n, p=pi / pi.sum())
         xs, ys = [], []
         for k, model in enumerate(self.models):
             m = int((labels == k).sum())
             if m:
-                if isinstance(model, _Baseline):
-                    part = model.sample(m, seed=seed + k)
-                else:
-                    part = model.sample(m, generator=torch.Generator().manual_seed(seed + k))
+                part = model.sample(m, generator=torch.Generator().manual_seed(seed + k))
                 xs.append(torch.as_tensor(part).cpu())
                 ys.append(torch.full((m,), int(self.classes[k])))
         if not xs:

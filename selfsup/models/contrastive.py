@@ -6,24 +6,24 @@ should be closer than embeddings of different examples (negatives). With
 ``M_ij = exp(u_i . v_j / tau)``, the InfoNCE loss asks each row of ``M`` to put its
 mass on the diagonal.
 
-Also here: image augmentations in pure torch (no torchvision), the few-label
-linear probe, and Wang & Isola's alignment and uniformity.
+Also here: Wang & Isola's alignment and uniformity. The augmentations live with
+the data (:class:`selfsup.data.Augment`), the few-label linear probe with the
+metrics (:func:`selfsup.metrics.linear_probe`); both are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import NamedTuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks as checks
 from .. import runtime
-from .autoencoder import mlp
+from ..data import Augment
+from ..metrics import ProbeScore, linear_probe
+from .layers import mlp
 
 __all__ = [
     "Augment",
@@ -143,67 +143,6 @@ def uniformity(z: torch.Tensor, t: float = 2.0) -> float:
     return float(torch.logsumexp(-t * sq, 0) - math.log(len(sq)))
 
 
-class Augment(nn.Module):
-    """Random views of images ``(B, H, W)`` with values in ``[0, 1]``, in pure torch.
-
-    Each image gets, independently: a small rotation (up to ``rotate`` degrees), a
-    shift of up to ``shift`` pixels (as a fraction of the size for any image size),
-    Gaussian pixel noise of std ``noise``, and a zeroed ``cutout x cutout`` square
-    with probability ``cutout_p``. Output: same shape, clamped to ``[0, 1]``.
-    """
-
-    def __init__(
-        self,
-        rotate: float = 15.0,
-        shift: float = 1.0,
-        noise: float = 0.05,
-        cutout: int = 2,
-        cutout_p: float = 0.5,
-    ):
-        super().__init__()
-        self.rotate = checks.number(rotate, "rotate", low=0, high=180)
-        self.shift = checks.number(shift, "shift", low=0)
-        self.noise = checks.number(noise, "noise", low=0)
-        self.cutout = checks.integer(cutout, "cutout", low=0)
-        self.cutout_p = checks.probability(cutout_p, "cutout_p")
-
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        x = checks.images(x, "x", None, "unit", ndim=3, min_len=0)
-        checks.generator(generator)
-        b, h, w = x.shape
-        if self.cutout > min(h, w):
-            raise ValueError(f"cutout={self.cutout} does not fit in {h}x{w} images")
-        dev = x.device
-
-        def rand(*shape):
-            return runtime.rand(shape, generator, dev)
-
-        angle = (2 * rand(b) - 1) * math.radians(self.rotate)
-        shift = (2 * rand(b, 2) - 1) * self.shift * 2 / torch.tensor([w, h], device=dev)
-        cos, sin = torch.cos(angle), torch.sin(angle)
-        theta = torch.stack(
-            [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
-        )
-        grid = F.affine_grid(theta, (b, 1, h, w), align_corners=False)
-        out = F.grid_sample(x[:, None], grid, align_corners=False, padding_mode="zeros")[:, 0]
-        if self.noise > 0:
-            out = out + self.noise * runtime.randn(out.shape, generator, dev)
-        if self.cutout > 0 and self.cutout_p > 0:
-            ys = (rand(b) * (h - self.cutout + 1)).long()
-            xs = (rand(b) * (w - self.cutout + 1)).long()
-            rows = torch.arange(h, device=dev)[None, :, None]
-            cols = torch.arange(w, device=dev)[None, None, :]
-            box = (
-                (rows >= ys[:, None, None])
-                & (rows < ys[:, None, None] + self.cutout)
-                & (cols >= xs[:, None, None])
-                & (cols < xs[:, None, None] + self.cutout)
-            )
-            apply = (rand(b) < self.cutout_p)[:, None, None]
-            out = out.masked_fill(box & apply, 0.0)
-        return out.clamp(0, 1)
-
-
 class ConvEncoder(nn.Module):
     """A small convolutional encoder for single-channel images of any size."""
 
@@ -232,7 +171,10 @@ class SimCLR(nn.Module):
         encoder: maps images to ``(B, encoder_dim)``; must have ``out_dim``.
         projection_dim: the output size of the MLP head ``g``.
         temperature: of the NT-Xent loss.
-        augment: the view generator (default :class:`Augment`).
+        augment: the view generator (default :class:`Augment`), on floats in ``[0, 1]``.
+        levels: the data set's number of grey levels: the model then takes its integer
+            images (``0..levels-1``) and scales them to ``[0, 1]`` itself. ``None``: it
+            takes floats in ``[0, 1]``.
     """
 
     def __init__(
@@ -241,6 +183,7 @@ class SimCLR(nn.Module):
         projection_dim: int = 64,
         temperature: float = 0.5,
         augment: nn.Module | None = None,
+        levels: int | None = None,
     ):
         super().__init__()
         self.temperature = _check_temperature(temperature)
@@ -253,18 +196,19 @@ class SimCLR(nn.Module):
         dim = checks.integer(encoder.out_dim, "encoder.out_dim")
         self.head = mlp([dim, dim, checks.integer(projection_dim, "projection_dim")])
         self.augment = augment if augment is not None else Augment()
+        self.levels = None if levels is None else checks.integer(levels, "levels", low=2)
 
     min_batch_size = 2  # NT-Xent needs negatives: fit never makes a batch of one
 
     def _images(self, x, name: str) -> torch.Tensor:
-        """Float images ``(B, H, W)`` in ``[0, 1]``, on the model's device."""
+        """Images ``(B, H, W)`` as floats in ``[0, 1]``, on the model's device."""
         device = next(self.parameters()).device
-        return checks.images(x, name, None, "unit", ndim=3, min_len=0, device=device)
+        return checks.unit_images(x, name, None, self.levels, ndim=3, min_len=0, device=device)
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The representation ``f(x)`` (before the head), ``(B, encoder_dim)``, of images
-        with values in ``[0, 1]``."""
+        (the data set's grey levels, or floats in ``[0, 1]`` without ``levels``)."""
         x = self._images(x, "x")
         with runtime.eval_mode(self), checks.trusted():
             return self.encoder(x)
@@ -273,9 +217,11 @@ class SimCLR(nn.Module):
         self, x: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(g(f(v1)), g(f(v2)))``: the head's outputs, ``(B, projection_dim)`` each, for
-        two augmented views of each image in ``x`` (values in ``[0, 1]``). What the loss
+        two augmented views of each image in ``x`` (as :meth:`embed` takes them). What the loss
         compares; with gradients, so wrap it in ``torch.no_grad()`` to inspect it."""
-        x = self._images(x, "x")
+        return self._projections(self._images(x, "x"), generator)
+
+    def _projections(self, x: torch.Tensor, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
         checks.generator(generator)
         with checks.trusted():
             return tuple(
@@ -284,8 +230,8 @@ class SimCLR(nn.Module):
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
         """NT-Xent of two augmented views of each image in ``batch`` ``(B, H, W)``
-        (values in ``[0, 1]``, ``B >= 2``)."""
-        z1, z2 = self.projections(self._images(batch, "batch"))
+        (as :meth:`embed` takes them, ``B >= 2``)."""
+        z1, z2 = self._projections(self._images(batch, "batch"))
         with checks.trusted():
             return nt_xent(z1, z2, self.temperature)
 
@@ -322,59 +268,3 @@ class TwoTower(nn.Module):
             )
         xa, xb = batch
         return clip_loss(self.encoder_a(xa.float()), self.encoder_b(xb.float()), self.logit_scale())
-
-
-class ProbeScore(NamedTuple):
-    """Few-label linear-probe accuracy: mean and standard deviation over seeds."""
-
-    mean: float
-    std: float
-
-
-def linear_probe(
-    train_feats,
-    train_labels,
-    test_feats,
-    test_labels,
-    labels_per_class: int,
-    seeds: Sequence[int] = range(10),
-) -> ProbeScore:
-    """Accuracy of a logistic regression trained on ``labels_per_class`` labelled
-    examples per class (drawn per seed), on standardised features.
-
-    Args:
-        train_feats, test_feats: ``(n, f)`` features; labels ``(n,)``.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    def arr(x, name):
-        a = checks.array(x, name)
-        return a.reshape(len(a), -1)
-
-    xtr, xte = arr(train_feats, "train_feats"), arr(test_feats, "test_feats")
-    ytr = checks.array(train_labels, "train_labels", ndim=1).astype(np.int64)
-    yte = checks.array(test_labels, "test_labels", ndim=1).astype(np.int64)
-    if len(xtr) != len(ytr) or len(xte) != len(yte):
-        raise ValueError(
-            "features and labels must have the same length, got "
-            f"{len(xtr)} and {len(ytr)} (train), {len(xte)} and {len(yte)} (test)"
-        )
-    classes, counts = np.unique(ytr, return_counts=True)
-    if len(classes) < 2:
-        raise ValueError("train_labels must contain at least two classes")
-    labels_per_class = checks.integer(labels_per_class, "labels_per_class", high=int(counts.min()))
-    seeds = [checks.integer(s, f"seeds[{i}]", low=0) for i, s in enumerate(seeds)]
-    if not seeds:
-        raise ValueError("seeds must name at least one seed, e.g. seeds=range(10)")
-    scores = []
-    for seed in seeds:
-        rng = np.random.default_rng(seed)
-        idx = np.concatenate(
-            [rng.choice(np.flatnonzero(ytr == c), labels_per_class, replace=False) for c in classes]
-        )
-        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
-        clf.fit(xtr[idx], ytr[idx])
-        scores.append((clf.predict(xte) == yte).mean())
-    return ProbeScore(float(np.mean(scores)), float(np.std(scores)))

@@ -25,7 +25,8 @@ from torch import nn
 
 from .. import _checks as checks
 from .. import runtime
-from .autoencoder import mlp
+from ..data import dequantize
+from .layers import mlp
 
 __all__ = [
     "ActNorm",
@@ -357,34 +358,57 @@ class Flow(nn.Module):
             dequantize = checks.integer(dequantize, "dequantize", low=2)
         self.dequantize = dequantize
 
-    def _flat(self, x) -> torch.Tensor:
-        x = checks.tensor(x, "x", shape=self.shape, min_len=0, dtype="float")
-        if self.dequantize is not None:
-            _dequantized(x, self.dequantize)
-        return x.reshape(len(x), self.d)
+    def _flat(self, x, generator=None) -> torch.Tensor:
+        """``x`` flattened on the model's device. A flow of images (``dequantize``) takes
+        the data set's integer images and dequantizes them here, or values that are
+        already dequantized (floats in ``[0, levels)``)."""
+        if (
+            self.dequantize is not None
+            and isinstance(x, torch.Tensor)
+            and not (x.is_floating_point() or x.dtype == torch.bool)
+        ):
+            x = checks.images(x, "x", self.shape, "levels", self.dequantize, min_len=0)
+            x = dequantize(x, self.dequantize, generator)
+        else:
+            x = checks.tensor(x, "x", shape=self.shape, min_len=0, dtype="float")
+            if self.dequantize is not None:
+                _dequantized(x, self.dequantize)
+        return x.reshape(len(x), self.d).to(self._device())
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``z = f(x)`` and ``log|det df/dx|``."""
-        z, total = self._flat(x).to(self._device()), 0.0
+    def transform(
+        self, x: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``z = f(x)`` ``(B, d)`` and ``log|det df/dx|`` ``(B,)``; integer images are
+        dequantized first (with ``generator``)."""
+        z, total = self._flat(x, generator), 0.0
         with checks.trusted():  # the input is checked; the transforms check only shapes
             for transform in self.transforms:
                 z, logdet = transform(z)
                 total = total + logdet
         return z, total
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact ``log p(x)`` in nats, ``(B,)``."""
-        z, logdet = self.encode(x)
+    def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The code ``z = f(x)``, ``(B, d)``: the flow's representation of ``x``."""
+        return self.transform(x, generator=generator)[0]
+
+    def log_prob(
+        self, x: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``log p(x)`` in nats, ``(B,)``: exact for continuous ``x``. For integer images
+        (a flow with ``dequantize``), ``log p(x + u)`` with uniform noise ``u`` drawn with
+        ``generator``: a one-draw estimate of a **lower bound** on the discrete
+        log-likelihood (:func:`selfsup.data.dequantize`)."""
+        z, logdet = self.transform(x, generator=generator)
         return -0.5 * (z**2).sum(-1) - 0.5 * self.d * math.log(2 * math.pi) + logdet
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
-        """Mean negative log-likelihood in nats (of dequantized data if ``dequantize``)."""
+        """Mean negative log-likelihood in nats (of dequantized data if ``dequantize``:
+        integer images get fresh noise in every batch)."""
         if self.dequantize is not None:
             batch = checks.images(batch, "batch", self.shape, "levels", self.dequantize)
-            batch = batch.float() + torch.rand(batch.shape, device=batch.device)
         else:
             batch = checks.tensor(batch, "batch", shape=self.shape, dtype="float")
         return -self.log_prob(batch).mean()
@@ -404,12 +428,16 @@ class Flow(nn.Module):
         return [*steps[:-1], steps[-1].reshape(len(z), *self.shape)]
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` samples ``x = f^-1(z)``, ``z ~ N(0, I)`` (floats; dequantized grey
-        levels in ``[0, levels)`` for a flow of images)."""
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` samples ``x = f^-1(z)``, ``z ~ N(0, I)``: floats, or for a flow of images
+        (``dequantize``) integer images, rounded down onto the grey levels and clamped to
+        ``0..levels-1``."""
         n = checks.sample_count(n)
         g = checks.generator(generator)
-        return self.decode(runtime.randn((n, self.d), g, self._device()))
+        x = self.decode(runtime.randn((n, self.d), g, self._device()))
+        if self.dequantize is None:
+            return x
+        return x.clamp(0, self.dequantize - 1).floor().long()
 
 
 def realnvp(

@@ -10,7 +10,6 @@ its samples to make that distance small. Losses take the discriminator's raw out
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -20,9 +19,8 @@ from torch import nn
 
 from .. import _checks as checks
 from .. import runtime
-from ..runtime import progress_enabled
-from ..train import TrainingDiverged
-from .autoencoder import mlp
+from ..train import _GuardedSteps, _Run
+from .layers import mlp
 
 __all__ = [
     "GAN",
@@ -187,6 +185,10 @@ class GAN(nn.Module):
     Args:
         loss: ``"minimax"``, ``"nonsaturating"`` or ``"wasserstein"``.
         gp_weight: the gradient penalty's weight (WGAN-GP uses 10 with ``"wasserstein"``).
+        levels: for an image generator (``image=True``), the data set's number of grey
+            levels: the GAN then takes its integer images (``0..levels-1``), scales them to
+            ``[0, 1]`` for the discriminator, and :meth:`sample` returns integer images.
+            ``None``: data and samples are floats (in ``[0, 1]`` for images).
     """
 
     def __init__(
@@ -195,6 +197,7 @@ class GAN(nn.Module):
         discriminator: Discriminator,
         loss: str = "nonsaturating",
         gp_weight: float = 0.0,
+        levels: int | None = None,
     ):
         super().__init__()
         _check_loss(loss)
@@ -204,6 +207,14 @@ class GAN(nn.Module):
                 f"{checks.describe(generator)} and {checks.describe(discriminator)}"
             )
         gp_weight = checks.number(gp_weight, "gp_weight", low=0, fix="WGAN-GP uses 10")
+        if levels is not None:
+            levels = checks.integer(levels, "levels", low=2)
+            if not generator.image:
+                raise ValueError(
+                    "levels needs an image generator (Generator(..., image=True)); "
+                    "leave levels=None for continuous data"
+                )
+        self.levels = levels
         self.generator, self.discriminator, self.loss_name, self.gp_weight = (
             generator,
             discriminator,
@@ -212,13 +223,16 @@ class GAN(nn.Module):
         )
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` samples ``G(z)``, ``z ~ N(0, I)``: floats (in ``[0, 1]`` for an image
-        generator)."""
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` samples ``G(z)``, ``z ~ N(0, I)``: integer images ``0..levels-1`` (rounded)
+        with ``levels``; else floats (in ``[0, 1]`` for an image generator)."""
         n = checks.sample_count(n)
         checks.generator(generator)
         device = next(self.generator.parameters()).device
-        return self.generator(runtime.randn((n, self.generator.latent_dim), generator, device))
+        z = runtime.randn((n, self.generator.latent_dim), generator, device)
+        with runtime.eval_mode(self):
+            out = self.generator(z)
+        return out if self.levels is None else checks.to_levels(out, self.levels)
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
         """The discriminator's loss on ``batch`` (real data) against as many fresh
@@ -229,10 +243,14 @@ class GAN(nn.Module):
         return d_loss(self.discriminator(real), self.discriminator(self.generator(z)),
                       self.loss_name)  # fmt: skip
 
-    def _data(self, x, name: str) -> torch.Tensor:
-        kind = "unit" if self.generator.image else "real"
-        device = next(self.generator.parameters()).device
-        return checks.images(x, name, self.generator.shape, kind, device=device)
+    def _data(self, x, name: str, device=None) -> torch.Tensor:
+        """The data as the discriminator sees them (floats), on ``device`` (default: the
+        model's)."""
+        device = next(self.generator.parameters()).device if device is None else device
+        shape = self.generator.shape
+        if self.generator.image:
+            return checks.unit_images(x, name, shape, self.levels, device=device)
+        return checks.images(x, name, shape, "real", device=device)
 
 
 @dataclass
@@ -261,12 +279,15 @@ def train_gan(
     """Alternating best-response training: ``d_steps`` discriminator updates, then one
     generator update, ``steps`` times.
 
-    Training runs on ``device`` (default :func:`selfsup.runtime.device`); the GAN
-    goes back to where it was afterwards, and for every ``callback(step, gan)``, which
-    runs every ``callback_every`` generator steps (and at the end). Stops with
-    :class:`~selfsup.train.TrainingDiverged`, naming the step, if a loss becomes NaN,
-    infinite or larger than ``max_abs_loss`` in magnitude. In the full profile's smoke
-    check, ``steps`` is cut to :data:`selfsup.runtime.SMOKE_STEPS`.
+    The same machinery as :func:`selfsup.train.fit`: training runs on ``device``
+    (default :func:`selfsup.runtime.device`) and the GAN **stays there**; a progress bar
+    when someone is watching; no step is taken with a loss that is NaN, infinite or
+    larger than ``max_abs_loss`` in magnitude, and :class:`~selfsup.train.TrainingDiverged`
+    names the step (on a GPU, losses are read back every ``callback_every`` steps, not at
+    every step). ``callback(step, gan)`` runs every ``callback_every`` generator steps
+    (and at the end), with the GAN in eval mode. ``data`` is as :meth:`GAN.loss` takes it
+    (integer images with ``levels``). In the full profile's smoke check, ``steps`` is
+    cut to :data:`selfsup.runtime.SMOKE_STEPS`.
     """
     if not isinstance(gan, GAN):
         raise checks.InputTypeError(f"gan must be a GAN, got {checks.describe(gan)}")
@@ -284,75 +305,74 @@ def train_gan(
     callback_every = checks.integer(callback_every, "callback_every")
     max_abs_loss = checks.number(max_abs_loss, "max_abs_loss", low=0, low_open=True)
     steps = runtime.smoke_cap(steps, runtime.SMOKE_STEPS)
-    data = gan._data(data, "data").cpu()
+    data = gan._data(data, "data", device="cpu")  # checked once
     if len(data) < batch_size:
         raise ValueError(
             f"data must have at least batch_size={batch_size} examples, got {len(data)}; "
             "pass a smaller batch_size"
         )
-    # Draws on the CPU, moved to the device; the default seed follows runtime.setup.
+    # Draws on the CPU, moved to the device (the same numbers on every device); the
+    # default seed follows runtime.setup.
     g = torch.Generator().manual_seed(runtime.derived_seed() if seed is None else seed)
-    params = list(gan.parameters())
-    home = params[0].device if params else torch.device("cpu")
-    device = runtime.device() if device is None else checks.device(device)
-    gp_generator = g if device.type == "cpu" else None
-    opt_g = torch.optim.Adam(gan.generator.parameters(), lr=lr_g, betas=betas)
-    opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=lr_d, betas=betas)
+    run = _Run(gan, device, steps, "GAN", "step", progress)
+    device = run.device
+    data = data.to(device)  # on the device once
+    opt_g = _adam(gan.generator.parameters(), lr_g, betas)
+    opt_d = _adam(gan.discriminator.parameters(), lr_d, betas)
+    hint = f"lower the learning rates (lr_g={lr_g:g}, lr_d={lr_d:g}) or use the gradient penalty"
+    guard = _GuardedSteps(device, hint, max_abs=max_abs_loss)
     history, loss = GANHistory(), gan.loss_name
-    show = progress_enabled() if progress is None else progress
-    bar = None
-    if show:
-        from tqdm import tqdm
-
-        bar = tqdm(total=steps, desc="GAN", unit="step")
-
-    def check(value: torch.Tensor, who: str, step: int) -> float:
-        v = float(value.detach())
-        if not math.isfinite(v) or abs(v) > max_abs_loss:
-            raise TrainingDiverged(
-                f"{who} loss became {v:.3g} at step {step}; lower the learning rates "
-                f"(lr_g={lr_g:g}, lr_d={lr_d:g}) or use the gradient penalty"
-            )
-        return v
 
     def noise():
-        return torch.randn((batch_size, gan.generator.latent_dim), generator=g).to(device)
+        return runtime.randn((batch_size, gan.generator.latent_dim), g, device)
 
-    start = time.perf_counter()
-    gan.to(device).train()
+    def record() -> None:
+        values = guard.flush()  # d_steps discriminator losses, then the generator's
+        for i in range(0, len(values), d_steps + 1):
+            history.d_loss.append(values[i + d_steps - 1])
+            history.g_loss.append(values[i + d_steps])
+
+    gan.train()
     try:
         for step in range(steps):
             for _ in range(d_steps):
-                real = data[torch.randint(len(data), (batch_size,), generator=g)].to(device)
+                idx = torch.randint(len(data), (batch_size,), generator=g).to(device)
+                real = data[idx]
                 with checks.trusted():  # the data were checked once, above
                     fake = gan.generator(noise()).detach()
                     loss_d = d_loss(gan.discriminator(real), gan.discriminator(fake), loss)
                     if gan.gp_weight > 0:
                         loss_d = loss_d + gan.gp_weight * gradient_penalty(
-                            gan.discriminator, real.float(), fake, gp_generator
+                            gan.discriminator, real, fake, g
                         )
-                value_d = check(loss_d, "discriminator", step)  # before any update
+                guard.check(loss_d, f"at step {step} (discriminator)", [opt_d])
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 opt_d.step()
             with checks.trusted():
                 loss_g = g_loss(gan.discriminator(gan.generator(noise())), loss)
-            value_g = check(loss_g, "generator", step)
+            guard.check(loss_g, f"at step {step} (generator)", [opt_g])
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
-            history.d_loss.append(value_d)
-            history.g_loss.append(value_g)
-            if bar is not None:
-                bar.update(1)
-            if callback is not None and ((step + 1) % callback_every == 0 or step == steps - 1):
-                gan.to(home).eval()
-                callback(step + 1, gan)
-                gan.to(device).train()
+            run.update()
+            last = step == steps - 1
+            if (step + 1) % callback_every == 0 or last:
+                record()
+                if callback is not None:
+                    with runtime.eval_mode(gan):
+                        callback(step + 1, gan)
     finally:
-        gan.to(home)
-        if bar is not None:
-            bar.close()
+        history.seconds = run.close()
     gan.eval()
-    history.seconds = time.perf_counter() - start
     return history
+
+
+def _adam(params, lr: float, betas) -> torch.optim.Optimizer:
+    """Adam, fused where this torch and device have the kernel (then a NaN step is skipped
+    on the GPU without waiting for it: ``selfsup.train._GuardedSteps``)."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, betas=betas)

@@ -23,7 +23,7 @@ import torch
 
 from .. import _checks as checks
 from .. import runtime
-from .autoencoder import mlp
+from .layers import mlp
 from .vae import LOG_2PI, VAE, _log_normal, kl_to_standard_normal
 
 __all__ = ["HierarchicalELBO", "HierarchicalVAE"]
@@ -107,7 +107,7 @@ class HierarchicalVAE(VAE):
 
     @torch.no_grad()
     def sample(
-        self, n: int, mean: bool = False, generator=None, z2: torch.Tensor | None = None
+        self, n: int, *, mean: bool = False, generator=None, z2: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Ancestral sampling ``z2 -> z1 -> x``; a given ``z2`` ``(n, top_dim)`` fixes the top."""
         n = checks.sample_count(n)

@@ -26,7 +26,7 @@ from torch import nn
 
 from .. import _checks as checks
 from .. import runtime
-from .autoencoder import mlp
+from .layers import mlp
 
 __all__ = ["ELBO", "LIKELIHOODS", "LinearGaussianVAE", "VAE", "kl_to_standard_normal"]
 
@@ -271,7 +271,7 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def complete(
-        self, x: torch.Tensor, known_mask: torch.Tensor, samples: int = 2048, generator=None
+        self, x: torch.Tensor, known_mask: torch.Tensor, *, generator=None, samples: int = 2048
     ) -> torch.Tensor:
         """The model's conditional mean ``E[x_u | x_k]`` in the unknown positions.
 
@@ -304,7 +304,7 @@ class VAE(nn.Module):
         return out.reshape(len(flat), *self.shape)
 
     @torch.no_grad()
-    def sample(self, n: int, mean: bool = False, generator=None) -> torch.Tensor:
+    def sample(self, n: int, *, mean: bool = False, generator=None) -> torch.Tensor:
         """``n`` samples: ``z ~ N(0, I)``, then ``x ~ p(x|z)`` (or its mean if ``mean``).
 
         Samples are on the data's scale: integer grey levels (categorical), 0/1 floats
@@ -384,7 +384,7 @@ class LinearGaussianVAE(nn.Module):
         kl = 0.5 * (mu**2 + s2 - 1 - s2.log()).sum(1)
         return recon - kl
 
-    def log_marginal(self, x) -> torch.Tensor:
+    def log_prob(self, x) -> torch.Tensor:
         """The exact ``log p(x)`` per example, ``(B,)`` nats."""
         cov = self.W @ self.W.T + (2 * self.log_sigma).exp() * torch.eye(
             self.d, dtype=torch.float64

@@ -263,12 +263,20 @@ class VQVAE(nn.Module):
             return -self.reconstruction_log_prob(batch, out).mean() + elements * out.loss
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode codes drawn *uniformly and independently* per position: what a
-        VQ-VAE without a learned prior generates (mean images)."""
+    def sample(
+        self, n: int, *, mean: bool = False, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Images from codes drawn *uniformly and independently* per position: what a
+        VQ-VAE without a learned prior generates. Integer images ``(n, H, W)`` drawn from
+        the decoder's categorical distribution, or with ``mean`` its mean images (floats)."""
         n = checks.sample_count(n)
         checks.generator(generator)
         where = runtime.draw_device(generator, self._device())
         shape = (n, *self.code_shape)
         idx = torch.randint(self.num_codes, shape, generator=generator, device=where)
-        return self.decode(idx.to(self._device()))
+        idx = idx.to(self._device())
+        if mean:
+            return self.decode(idx)
+        probs = torch.softmax(self._logits(self.quantizer.lookup(idx)), -1)
+        draws = torch.multinomial(probs.reshape(-1, self.levels).to(where), 1, generator=generator)
+        return draws.reshape(n, *self.shape).to(self._device())

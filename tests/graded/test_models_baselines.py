@@ -28,6 +28,6 @@ def test_memorizer_train_likelihood_and_samples():
     train = torch.arange(64).reshape(16, 4)
     model = Memorizer().fit(train)
     assert model.log_prob(train).tolist() == pytest.approx([-math.log(16)] * 16)
-    samples = model.sample(50, seed=3)
+    samples = model.sample(50, generator=torch.Generator().manual_seed(3))
     assert samples.shape == (50, 4)
     assert (model.log_prob(samples) > -math.inf).all()

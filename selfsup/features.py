@@ -124,30 +124,31 @@ def load_classifier(
     seed = checks.integer(seed, "seed", low=0)
     # The smoke check trains it briefly (selfsup.runtime.smoke_cap): never reuse that one.
     smoke = runtime.smoke_cap(epochs, runtime.SMOKE_EPOCHS) < epochs
-    key = f"{dataset}-e{epochs}-s{seed}-v{VERSION}{'-smoke' if smoke else ''}"
+    x, y = _dataset(dataset, "train")
+    # The key names the data it was trained on: the data set, and how many examples (the
+    # 10,000 offline MNIST digits and the 60,000 canonical ones give different classifiers).
+    key = f"{dataset}{len(x)}-e{epochs}-s{seed}-v{VERSION}{'-smoke' if smoke else ''}"
     if key in _LOADED:
         return _LOADED[key]
     path = Path(data.cache_dir()) / f"classifier-{key}.pt"
-    model = DigitClassifier()
-    if cache and path.exists():
-        state = torch.load(path, weights_only=True)
-        model.load_state_dict(state["weights"])
-        accuracy = float(state["accuracy"])
-    else:
-        x, y = _dataset(dataset, "train")
-        # Its own random stream: training it (or finding it cached) leaves the caller's
-        # generators where they were, so a chapter's later draws do not depend on the cache.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = DigitClassifier()
+    # Its own random stream: building and training it (or finding it cached) leaves the
+    # caller's generators where they were, so a chapter's draws do not depend on it.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = DigitClassifier()
+        if cache and path.exists():
+            state = torch.load(path, weights_only=True, map_location="cpu")
+            model.load_state_dict(state["weights"])
+            accuracy = float(state["accuracy"])
+        else:
             fit(model, (x, y), epochs=epochs, lr=2e-3, batch_size=64, seed=seed)
-        xt, yt = _dataset(dataset, "test")
-        accuracy = float((model.probs(xt).argmax(1) == yt).float().mean())
-        if cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            buffer = io.BytesIO()
-            torch.save({"weights": model.state_dict(), "accuracy": accuracy}, buffer)
-            data.write_atomic(path, buffer.getvalue())
+            xt, yt = _dataset(dataset, "test")
+            accuracy = float((model.probs(xt).argmax(1) == yt).float().mean())
+            if cache:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                buffer = io.BytesIO()
+                torch.save({"weights": model.state_dict(), "accuracy": accuracy}, buffer)
+                data.write_atomic(path, buffer.getvalue())
     model.eval()
     _LOADED[key] = (model, accuracy)
     return model, accuracy

@@ -334,7 +334,7 @@ class Dequantized:
 
     def conditional_log_prob(
         self, x, known_mask, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    ) -> torch.Tensor:  # noqa: D102
         """``log q(x_u + u_u | x_k + u_k)`` per example ``(B,)``, nats."""
         self._check_fitted()
         return self.model.conditional_log_prob(self._dequantize(x, generator), known_mask)

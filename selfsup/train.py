@@ -207,7 +207,7 @@ class _GuardedSteps:
 
     def __init__(self, device: torch.device, hint: str, max_abs: float = math.inf):
         self.device, self.hint, self.max_abs = device, hint, max_abs
-        self.bad = torch.zeros(1, device=device)
+        self.bad = torch.zeros((), device=device)  # the shape of the fused kernels' step
         self.pending: list[tuple[torch.Tensor, str]] = []
 
     def _fails(self, value: float) -> bool:
@@ -229,7 +229,7 @@ class _GuardedSteps:
                 self._raise(v, where)
         else:
             ok = torch.isfinite(value) & (value.abs() <= self.max_abs)
-            self.bad = torch.maximum(self.bad, (~ok).float().reshape(1))
+            self.bad = torch.maximum(self.bad, (~ok).float())
             for opt in optimizers:
                 opt.found_inf = self.bad
         self.pending.append((value, where))
@@ -252,10 +252,14 @@ class _Run:
     """The parts of a training run that :func:`fit` and ``train_gan`` share: the device,
     the progress bar (only when someone is watching), the timer."""
 
-    def __init__(self, model: nn.Module, device, total: int, desc: str, unit: str, progress):
+    def __init__(self, model: nn.Module, device, total: int, desc: str, unit: str, progress,
+                 stay: bool = False):  # fmt: skip
         if progress is not None and not isinstance(progress, bool):
             raise checks.InputTypeError(f"progress must be True, False or None, got {progress!r}")
         self.device = runtime.device() if device is None else checks.device(device)
+        params = list(model.parameters())
+        self.home = params[0].device if params else torch.device("cpu")
+        self.stay = bool(stay)
         model.to(self.device)
         self.bar = None
         if progress_enabled() if progress is None else progress:
@@ -270,7 +274,10 @@ class _Run:
             if postfix:
                 self.bar.set_postfix(**{k: f"{v:.4g}" for k, v in postfix.items()})
 
-    def close(self) -> float:
+    def close(self, model: nn.Module) -> float:
+        """Close the bar; hand the model back to its first device unless it stays."""
+        if not self.stay:
+            model.to(self.home)
         if self.bar is not None:
             self.bar.close()
         return time.perf_counter() - self.start
@@ -303,6 +310,7 @@ def fit(
     progress: bool | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     schedule: str | None = None,
+    stay_on_device: bool = False,
 ) -> History:
     """Train ``model`` by minimising ``model.loss(batch)`` with Adam(W).
 
@@ -326,8 +334,12 @@ def fit(
         seed: seeds the shuffling; default :func:`selfsup.runtime.derived_seed` (0 unless
             ``runtime.setup`` chose another seed, e.g. through ``SELFSUP_SEED``).
         device: where training runs; default :func:`selfsup.runtime.device` (CUDA
-            when present). The model moves there and **stays there**: its methods take
-            inputs on the CPU and move them (:mod:`selfsup.protocols`).
+            when present).
+        stay_on_device: leave the model on ``device`` after training (every model of
+            the library takes CPU inputs there and keeps its work on that device,
+            :mod:`selfsup.protocols`). The default, ``False``, still hands the model back
+            to the device its parameters came from, because the chapters' own code
+            (their tensors and plots) is not yet device-clean on a GPU.
         progress: show a tqdm bar; default: only when interactive
             (:func:`selfsup.runtime.progress_enabled`).
         schedule: ``"cosine"`` anneals the learning rate to zero over all steps;
@@ -383,7 +395,7 @@ def fit(
                 f"{name} has {len(source)} examples, but {type(model).__name__} needs "
                 f"batches of at least {min_size}; pass more data"
             )
-    run = _Run(model, device, epochs, type(model).__name__, "epoch", progress)
+    run = _Run(model, device, epochs, type(model).__name__, "epoch", progress, stay_on_device)
     if optimizer is None:
         optimizer = _adamw(params, lr, weight_decay)
     scheduler = None
@@ -427,7 +439,7 @@ def fit(
                 history.stopped_early = True
                 break
     finally:
-        history.seconds = run.close()
+        history.seconds = run.close(model)
     if best_state is not None:
         model.load_state_dict(best_state)
     else:  # the model holds the last epoch's weights (see History.best_val_epoch)

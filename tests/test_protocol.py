@@ -110,7 +110,8 @@ def test_configuration_follows_the_protocol(name, which):
     assert isinstance(model, protocols.Trainable)
 
     # fit moves the model to the device and leaves it there
-    fit(model, d.x_train[:8], epochs=1, batch_size=4, lr=1e-4, progress=False, device=DEVICE)
+    fit(model, d.x_train[:8], epochs=1, batch_size=4, lr=1e-4, progress=False, device=DEVICE,
+        stay_on_device=True)  # fmt: skip
     params = list(model.parameters())
     assert all(p.device.type == DEVICE.type for p in params), "fit must leave the model there"
 

@@ -275,12 +275,14 @@ def train_gan(
     callback_every: int = 100,
     max_abs_loss: float = 1e6,
     device: torch.device | str | None = None,
+    stay_on_device: bool = False,
 ) -> GANHistory:
     """Alternating best-response training: ``d_steps`` discriminator updates, then one
     generator update, ``steps`` times.
 
     The same machinery as :func:`selfsup.train.fit`: training runs on ``device``
-    (default :func:`selfsup.runtime.device`) and the GAN **stays there**; a progress bar
+    (default :func:`selfsup.runtime.device`), and the GAN stays there with
+    ``stay_on_device`` (else it goes back to its first device, as in ``fit``); a progress bar
     when someone is watching; no step is taken with a loss that is NaN, infinite or
     larger than ``max_abs_loss`` in magnitude, and :class:`~selfsup.train.TrainingDiverged`
     names the step (on a GPU, losses are read back every ``callback_every`` steps, not at
@@ -314,7 +316,7 @@ def train_gan(
     # Draws on the CPU, moved to the device (the same numbers on every device); the
     # default seed follows runtime.setup.
     g = torch.Generator().manual_seed(runtime.derived_seed() if seed is None else seed)
-    run = _Run(gan, device, steps, "GAN", "step", progress)
+    run = _Run(gan, device, steps, "GAN", "step", progress, stay_on_device)
     device = run.device
     data = data.to(device)  # on the device once
     opt_g = _adam(gan.generator.parameters(), lr_g, betas)
@@ -363,7 +365,7 @@ def train_gan(
                     with runtime.eval_mode(gan):
                         callback(step + 1, gan)
     finally:
-        history.seconds = run.close()
+        history.seconds = run.close(gan)
     gan.eval()
     return history
 

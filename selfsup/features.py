@@ -127,7 +127,7 @@ def load_classifier(
     x, y = _dataset(dataset, "train")
     # The key names the data it was trained on: the data set, and how many examples (the
     # 10,000 offline MNIST digits and the 60,000 canonical ones give different classifiers).
-    key = f"{dataset}{len(x)}-e{epochs}-s{seed}-v{VERSION}{'-smoke' if smoke else ''}"
+    key = f"{dataset}-n{len(x)}-e{epochs}-s{seed}-v{VERSION}{'-smoke' if smoke else ''}"
     if key in _LOADED:
         return _LOADED[key]
     path = Path(data.cache_dir()) / f"classifier-{key}.pt"

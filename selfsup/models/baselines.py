@@ -54,13 +54,14 @@ def _numpy_seed(generator) -> int:
 class _Baseline:
     shape: tuple[int, ...] | None = None
     discrete = False  # a discrete model samples the data's own (integer) values
+    _sample_dtype: torch.dtype | None = None
 
     def _remember_shape(self, x) -> np.ndarray:
         flat = _flat(x)
         self.shape = tuple(np.shape(x)[1:])
-        # A discrete model's samples keep the data's integer type.
-        dtype = torch.as_tensor(x[:0]).dtype if hasattr(x, "__getitem__") else None
-        self._sample_dtype = dtype if dtype is not None and not dtype.is_floating_point else None
+        if self.discrete:  # its samples keep the data's integer type
+            dtype = torch.as_tensor(np.asarray(x)[:0]).dtype
+            self._sample_dtype = None if dtype.is_floating_point else dtype
         return flat
 
     def _check_fitted(self) -> None:
@@ -90,8 +91,7 @@ class _Baseline:
         self._check_fitted()
         rng_seed = _numpy_seed(generator)
         out = self._shaped(self._draw(n, rng_seed))
-        dtype = getattr(self, "_sample_dtype", None)
-        return out.to(dtype) if self.discrete and dtype is not None else out
+        return out if self._sample_dtype is None else out.to(self._sample_dtype)
 
 
 class UniformDensity(_Baseline):
@@ -292,12 +292,18 @@ class Dequantized:
     ``log_prob`` is a one-draw estimate of ``E_u log q(x + u)``, a **lower bound** on the
     log-probability of the discrete model that ``q`` induces (nats, ``(B,)``).
     ``sample`` rounds ``q``'s samples down onto the grey levels (clamped to
-    ``0..levels-1``): integer images. ``complete`` and ``conditional_log_prob`` pass to
-    ``q`` where it has them (a :class:`GaussianMixture`); the completion's conditional
-    mean is moved back by the noise's mean 1/2.
+    ``0..levels-1``): integer images. Where ``q`` can condition (a :class:`GaussianMixture`)
+    the wrapper has ``complete`` and ``conditional_log_prob`` too, and so follows
+    :class:`selfsup.protocols.Conditional`; elsewhere it has neither. The completion's
+    conditional mean is moved back by the noise's mean 1/2.
 
     Example: ``Dequantized(GaussianMixture(10, reg_covar=0.3), levels).fit(x_train)``.
     """
+
+    def __new__(cls, model, levels: int):
+        if cls is Dequantized and callable(getattr(model, "complete", None)):
+            cls = _ConditionalDequantized
+        return super().__new__(cls)
 
     def __init__(self, model, levels: int):
         if not all(callable(getattr(model, m, None)) for m in ("fit", "log_prob", "sample")):
@@ -332,9 +338,20 @@ class Dequantized:
         self._check_fitted()
         return self.model.log_prob(self._dequantize(x, generator))
 
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` integer images ``(n, *shape)``: ``q``'s samples rounded down onto the
+        grey levels and clamped to ``0..levels-1``."""
+        self._check_fitted()
+        draws = torch.as_tensor(self.model.sample(n, generator=generator))
+        return draws.clamp(0, self.levels - 1).floor().long()
+
+
+class _ConditionalDequantized(Dequantized):
+    """:class:`Dequantized` around a density that can condition on known pixels."""
+
     def conditional_log_prob(
         self, x, known_mask, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:  # noqa: D102
+    ) -> torch.Tensor:
         """``log q(x_u + u_u | x_k + u_k)`` per example ``(B,)``, nats."""
         self._check_fitted()
         return self.model.conditional_log_prob(self._dequantize(x, generator), known_mask)
@@ -347,13 +364,6 @@ class Dequantized:
         filled = self.model.complete(self._dequantize(x, generator), known) - 0.5
         original = torch.as_tensor(x).to(filled.dtype)
         return torch.where(known, original, filled)
-
-    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` integer images ``(n, *shape)``: ``q``'s samples rounded down onto the
-        grey levels and clamped to ``0..levels-1``."""
-        self._check_fitted()
-        draws = torch.as_tensor(self.model.sample(n, generator=generator))
-        return draws.clamp(0, self.levels - 1).floor().long()
 
 
 class ClassConditional:

@@ -19,7 +19,7 @@ from torch import nn
 
 from .. import _checks as checks
 from .. import runtime
-from ..train import _GuardedSteps, _Run
+from ..train import _fused, _GuardedSteps, _Run
 from .layers import mlp
 
 __all__ = [
@@ -319,8 +319,8 @@ def train_gan(
     run = _Run(gan, device, steps, "GAN", "step", progress, stay_on_device)
     device = run.device
     data = data.to(device)  # on the device once
-    opt_g = _adam(gan.generator.parameters(), lr_g, betas)
-    opt_d = _adam(gan.discriminator.parameters(), lr_d, betas)
+    opt_g = _fused(torch.optim.Adam, gan.generator.parameters(), lr=lr_g, betas=betas)
+    opt_d = _fused(torch.optim.Adam, gan.discriminator.parameters(), lr=lr_d, betas=betas)
     hint = f"lower the learning rates (lr_g={lr_g:g}, lr_d={lr_d:g}) or use the gradient penalty"
     guard = _GuardedSteps(device, hint, max_abs=max_abs_loss)
     history, loss = GANHistory(), gan.loss_name
@@ -368,13 +368,3 @@ def train_gan(
         history.seconds = run.close(gan)
     gan.eval()
     return history
-
-
-def _adam(params, lr: float, betas) -> torch.optim.Optimizer:
-    """Adam, fused where this torch and device have the kernel (then a NaN step is skipped
-    on the GPU without waiting for it: ``selfsup.train._GuardedSteps``)."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr, betas=betas)

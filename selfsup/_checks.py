@@ -445,6 +445,11 @@ def device(value, name: str = "device") -> torch.device:
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
             raise ValueError(f"{name}={value!r}: MPS is not available here; pass {name}='cpu'")
+    if d.type == "meta":
+        raise ValueError(
+            f"{name}={value!r}: a meta tensor holds no numbers, so nothing can be trained or "
+            f"evaluated there; pass {name}='cpu' or 'cuda'"
+        )
     return d
 
 

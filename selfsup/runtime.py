@@ -21,7 +21,8 @@ sizes, and training cut to :data:`SMOKE_EPOCHS` epochs (:func:`selfsup.train.fit
 :func:`smoke_cap`. Its numbers mean nothing; ``tests/test_full_profile.py`` runs every
 chapter this way, and :func:`selfsup.notebook.claim` records the chapters' claims as
 unverified, since they hold only for trained models. Training runs on :func:`device`:
-:func:`selfsup.train.fit` moves the model there and back.
+:func:`selfsup.train.fit` moves the model there, and it stays there for sampling and
+evaluation.
 """
 
 from __future__ import annotations
@@ -55,8 +56,25 @@ T = TypeVar("T")
 _run_seed = 0
 
 
+DEVICE_ENV = "SELFSUP_DEVICE"
+
+
 def device() -> torch.device:
-    """The best available device: CUDA, then Apple's MPS, then the CPU."""
+    """The best available device: CUDA, then Apple's MPS, then the CPU.
+
+    ``SELFSUP_DEVICE`` chooses instead: ``cpu``, ``cuda``, ``mps``, or ``emulated``, a
+    stand-in accelerator on the CPU that raises where a GPU would
+    (:mod:`selfsup.devicecheck`; ``make test-device``).
+    """
+    raw = os.environ.get(DEVICE_ENV, "").strip().lower()
+    if raw == "emulated":
+        from selfsup import devicecheck
+
+        return devicecheck.enable()
+    if raw:
+        from selfsup import _checks
+
+        return _checks.device(raw, DEVICE_ENV)
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
@@ -238,9 +256,16 @@ class Runtime:
         """:func:`manual_seed` for this run."""
         return manual_seed(stream)
 
+    def _device_name(self) -> str:
+        from selfsup import devicecheck
+
+        if devicecheck.enabled() and self.device == devicecheck.DEVICE:
+            return "emulated (a CPU stand-in for an accelerator)"
+        return self.device.type
+
     def __str__(self) -> str:
         return (
-            f"selfsup runtime: device={self.device.type}, profile={self.profile}"
+            f"selfsup runtime: device={self._device_name()}, profile={self.profile}"
             f"{' (smoke check: quick models on a subset)' if self.smoke else ''}, "
             f"seed={self.seed}, torch threads={self.threads}"
         )

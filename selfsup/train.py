@@ -313,7 +313,7 @@ def fit(
     progress: bool | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     schedule: str | None = None,
-    stay_on_device: bool = False,
+    stay_on_device: bool = True,
 ) -> History:
     """Train ``model`` by minimising ``model.loss(batch)`` with Adam(W).
 
@@ -338,11 +338,10 @@ def fit(
             ``runtime.setup`` chose another seed, e.g. through ``SELFSUP_SEED``).
         device: where training runs; default :func:`selfsup.runtime.device` (CUDA
             when present).
-        stay_on_device: leave the model on ``device`` after training (every model of
-            the library takes CPU inputs there and keeps its work on that device,
-            :mod:`selfsup.protocols`). The default, ``False``, still hands the model back
-            to the device its parameters came from, because the chapters' own code
-            (their tensors and plots) is not yet device-clean on a GPU.
+        stay_on_device: leave the model on ``device`` after training (the default):
+            every model of the library takes CPU inputs there and keeps its work on
+            that device (:mod:`selfsup.protocols`), so sampling and evaluation run on
+            the GPU too. ``False`` hands it back to the device its parameters came from.
         progress: show a tqdm bar; default: only when interactive
             (:func:`selfsup.runtime.progress_enabled`).
         schedule: ``"cosine"`` anneals the learning rate to zero over all steps;

@@ -275,14 +275,14 @@ def train_gan(
     callback_every: int = 100,
     max_abs_loss: float = 1e6,
     device: torch.device | str | None = None,
-    stay_on_device: bool = False,
+    stay_on_device: bool = True,
 ) -> GANHistory:
     """Alternating best-response training: ``d_steps`` discriminator updates, then one
     generator update, ``steps`` times.
 
     The same machinery as :func:`selfsup.train.fit`: training runs on ``device``
-    (default :func:`selfsup.runtime.device`), and the GAN stays there with
-    ``stay_on_device`` (else it goes back to its first device, as in ``fit``); a progress bar
+    (default :func:`selfsup.runtime.device`), and the GAN stays there unless
+    ``stay_on_device=False`` (then it goes back to its first device, as in ``fit``); a progress bar
     when someone is watching; no step is taken with a loss that is NaN, infinite or
     larger than ``max_abs_loss`` in magnitude, and :class:`~selfsup.train.TrainingDiverged`
     names the step (on a GPU, losses are read back every ``callback_every`` steps, not at

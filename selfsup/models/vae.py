@@ -165,7 +165,7 @@ class VAE(nn.Module):
         return mu + (0.5 * logvar).exp() * eps
 
     def _decoder_params(self, z: torch.Tensor) -> torch.Tensor:
-        out = self.decoder(z)
+        out = self.decoder(z.to(self._device()))
         return (
             out.reshape(*z.shape[:-1], self.d, self.levels)
             if self.likelihood == "categorical"
@@ -361,7 +361,7 @@ class LinearGaussianVAE(nn.Module):
         t = checks.tensor(x, "x", min_len=0, dtype="float")
         if t.ndim < 2:
             raise ValueError(f"x must have shape (B, {self.d}), got {tuple(t.shape)}")
-        t = t.to(torch.float64).reshape(len(t), -1)
+        t = t.to(self.W.device, torch.float64).reshape(len(t), -1)
         if t.shape[1] != self.d:
             raise ValueError(f"x must have {self.d} features per example, got {t.shape[1]}")
         return t
@@ -387,7 +387,7 @@ class LinearGaussianVAE(nn.Module):
     def log_prob(self, x) -> torch.Tensor:
         """The exact ``log p(x)`` per example, ``(B,)`` nats."""
         cov = self.W @ self.W.T + (2 * self.log_sigma).exp() * torch.eye(
-            self.d, dtype=torch.float64
+            self.d, dtype=torch.float64, device=self.W.device
         )
         return torch.distributions.MultivariateNormal(self.b, covariance_matrix=cov).log_prob(
             self._x(x)
@@ -396,7 +396,7 @@ class LinearGaussianVAE(nn.Module):
     def true_posterior(self, x) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean ``(B, r)`` and covariance ``(r, r)`` of ``p(z|x)``."""
         sigma2 = (2 * self.log_sigma).exp()
-        m = self.W.T @ self.W + sigma2 * torch.eye(self.r, dtype=torch.float64)
+        m = self.W.T @ self.W + sigma2 * torch.eye(self.r, dtype=torch.float64, device=self.W.device)
         mean = torch.linalg.solve(m, self.W.T @ (self._x(x) - self.b).T).T
         return mean, sigma2 * torch.linalg.inv(m)
 

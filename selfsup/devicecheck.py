@@ -1,0 +1,272 @@
+"""A stand-in accelerator on the CPU: find device bugs without a GPU.
+
+A chapter that works on the CPU can still fail on a reader's GPU: a tensor the chapter
+made on the CPU meets a model's output on ``cuda`` (``x @ W``, ``torch.cdist``), or
+``.numpy()`` and matplotlib get a CUDA tensor. On a CPU-only machine nothing shows it,
+since every tensor is on the one device. Inside :func:`emulate` the CPU plays two
+devices::
+
+    with devicecheck.emulate() as device:     # device is torch.device("cpu", 1)
+        model.to(device)                      # parameters now live "on the accelerator"
+        model(torch.zeros(2, 64))             # RuntimeError: ... same device ...
+
+Tensors moved to ``device`` (``.to``, ``device=`` of a factory, ``Module.to``), and
+every tensor computed from one, are *on the accelerator*: they report
+``device == DEVICE`` (``cpu:1``) and behave as a CUDA tensor does where it matters. An
+operation that mixes them with a CPU tensor of one or more dimensions raises, as
+PyTorch does across devices (CPU scalars and CPU index tensors are allowed, as on
+CUDA); ``.numpy()``, ``np.asarray`` and so matplotlib refuse them; ``.cpu()`` and
+``.to("cpu")`` bring a copy back. The numbers are the CPU's, so a run gives the same
+results it gives on the CPU, only slower (every operation is checked in Python).
+
+``SELFSUP_DEVICE=emulated`` makes :func:`selfsup.runtime.setup` turn it on for the
+rest of the process, with :func:`selfsup.runtime.device` returning the stand-in:
+``make test-device`` runs every chapter that way (``tests/test_devices.py``).
+It is a check of where tensors live, not a simulator of a GPU: kernels, memory and
+speed are the CPU's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import traceback
+import weakref
+
+import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten, tree_map
+
+#: The device a chapter sees while the stand-in is on (its ``rt.device``). Its type is
+#: ``cpu``, so torch's CPU kernels (fused Adam included) accept its tensors, and its index
+#: 1 tells it from the CPU: ``DEVICE != torch.device("cpu")``, as for ``cuda:0``.
+DEVICE = torch.device("cpu", 1)
+_CPU = torch.device("cpu")
+_NAME = "the emulated accelerator (selfsup.devicecheck)"
+
+# id(tensor) -> weak reference, for every tensor on the stand-in.
+_on_device: dict[int, weakref.ref] = {}
+
+
+def on_device(t) -> bool:
+    """Whether ``t`` is a tensor on the stand-in accelerator."""
+    if not isinstance(t, torch.Tensor):
+        return False
+    ref = _on_device.get(id(t))
+    return ref is not None and ref() is t
+
+
+def _forget(key):
+    return lambda _ref: _on_device.pop(key, None)
+
+
+def _tag(t):
+    if isinstance(t, torch.Tensor) and not on_device(t):
+        _on_device[id(t)] = weakref.ref(t, _forget(id(t)))
+    return t
+
+
+def _is_target(device) -> bool:
+    if device is None:
+        return False
+    if isinstance(device, (str, int)):
+        device = torch.device(device)
+    return device == DEVICE
+
+
+def _is_device(value) -> bool:
+    if isinstance(value, torch.device):
+        return True
+    if isinstance(value, str):
+        try:
+            torch.device(value)
+        except RuntimeError:
+            return False
+        return True
+    return False
+
+
+_GETTERS = {torch.Tensor.device.__get__}
+_ALLOW_MIXED = {  # CUDA accepts CPU operands here
+    torch.Tensor.__getitem__, torch.Tensor.__setitem__, torch.Tensor.copy_,
+    torch.Tensor.data.__set__, torch._has_compatible_shallow_copy_type,
+    torch.Tensor.grad.__set__, torch.Tensor.backward, torch.autograd.backward,
+}  # fmt: skip
+_TO_HOST = {torch.Tensor.cpu}
+_NUMPY = {torch.Tensor.numpy, torch.Tensor.__array__}
+
+
+def _mixed_error(func, tensors):
+    shapes = ", ".join(
+        f"{tuple(t.shape)} on {'the accelerator' if on_device(t) else 'cpu'}" for t in tensors
+    )
+    return RuntimeError(
+        f"Expected all tensors to be on the same device, but found at least two devices, "
+        f"{_NAME} and cpu! ({getattr(func, '__name__', func)} with tensors {shapes}). "
+        f"Move the CPU tensor with .to(device) (or the result to the CPU with .cpu())."
+    )
+
+
+LOG_ENV = "SELFSUP_DEVICECHECK_LOG"
+
+
+def _violation(error: Exception) -> None:
+    """Raise ``error``; or, with ``SELFSUP_DEVICECHECK_LOG=path``, append it with the
+    lines that led to it to that file and go on (to list every device bug in one run)."""
+    path = os.environ.get(LOG_ENV, "").strip()
+    if not path:
+        raise error
+    here = os.path.dirname(torch.__file__), os.path.abspath(__file__)
+    frames = [
+        f"  {f.filename}:{f.lineno} {f.line}"
+        for f in traceback.extract_stack()[:-2]
+        if not f.filename.startswith(here) and "site-packages" not in f.filename
+    ]
+    with open(path, "a") as log:
+        log.write(f"{error}\n" + "\n".join(frames[-3:]) + "\n\n")
+
+
+class _Emulator(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if func in _GETTERS:
+            return DEVICE if on_device(args[0]) else func(*args, **kwargs)
+        if func in _NUMPY and on_device(args[0]):
+            _violation(TypeError(
+                f"can't convert a tensor on {_NAME} to numpy (as for cuda:0). "
+                f"Use Tensor.cpu() to copy the tensor to host memory first."
+            ))
+        if func in _TO_HOST:
+            t = args[0]
+            return t.clone() if on_device(t) else t
+        if func is torch.Tensor.to:
+            t = args[0]
+            other = next((a for a in args[1:] if isinstance(a, torch.Tensor)), None)
+            if other is not None:  # t.to(other): other's device and dtype
+                target, dtype, blocking, fmt = (DEVICE if on_device(other) else other.device,
+                                                other.dtype, False, None)  # fmt: skip
+            else:
+                target, dtype, blocking, fmt = torch._C._nn._parse_to(*args[1:], **kwargs)
+            settings = {"dtype": dtype} if dtype is not None else {}
+            if fmt is not None:
+                settings["memory_format"] = fmt
+            out = t.to(**settings) if settings else t
+            if target is None:
+                return _tag(out) if on_device(t) else out
+            if _is_target(target):
+                if on_device(t):
+                    return out
+                return _tag(out.clone() if out is t else out)
+            return out.clone() if on_device(t) and out is t else out  # to the CPU
+        # Factories and methods with device=.
+        target = kwargs.get("device")
+        if _is_target(target):
+            kwargs["device"] = _CPU
+            out = func(*args, **kwargs)
+            return tree_map(_tag, out)
+        flat, _ = tree_flatten((args, kwargs))
+        tensors = [t for t in flat if isinstance(t, torch.Tensor)]
+        tagged = [t for t in tensors if on_device(t)]
+        if tagged and func not in _ALLOW_MIXED and func is not torch.autograd.grad:
+            host = [t for t in tensors if not on_device(t) and t.dim() > 0]
+            if host:
+                _violation(_mixed_error(func, tagged[:1] + host[:1]))
+        if func is torch.Tensor.__getitem__ and not on_device(args[0]) and tagged:
+            _violation(RuntimeError(
+                f"indices should be either on cpu or on the same device as the indexed "
+                f"tensor: a CPU tensor indexed with a tensor on {_NAME}"
+            ))
+        out = func(*args, **kwargs)
+        if func is torch.autograd.grad:  # gradients live where their inputs do
+            inputs = kwargs.get("inputs", args[1] if len(args) > 1 else ())
+            inputs = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
+            for grad, x in zip(out, inputs, strict=False):
+                if on_device(x):
+                    _tag(grad)
+            return out
+        if func is torch.Tensor.data.__set__:
+            if on_device(args[1]):
+                _tag(args[0])
+            return out
+        if tagged:
+            tree_map(_tag, out)
+        return out
+
+
+def _untag(t):
+    _on_device.pop(id(t), None)
+    return t
+
+
+_module_to = torch.nn.Module.to
+
+
+def _tensors_of(module: torch.nn.Module):
+    for t in list(module.parameters()) + list(module.buffers()):
+        yield t
+        if t.grad is not None:
+            yield t.grad
+
+
+def _to(module: torch.nn.Module, *args, **kwargs):
+    """``Module.to`` with the stand-in: the tensors stay on the CPU, marked as moved."""
+    target, dtype, blocking, fmt = torch._C._nn._parse_to(*args, **kwargs)
+    if target is None:
+        return _module_to(module, *args, **kwargs)
+    settings = {"non_blocking": blocking}
+    if dtype is not None:
+        settings["dtype"] = dtype
+    if fmt is not None:
+        settings["memory_format"] = fmt
+    _module_to(module, _CPU, **settings)
+    mark = _tag if _is_target(target) else _untag
+    for t in _tensors_of(module):
+        mark(t)
+    return module
+
+
+def _cpu(module: torch.nn.Module):
+    return _to(module, _CPU)
+
+
+class _Switch:
+    """The mode plus the ``Module.to`` / ``Module.cpu`` patch, entered and left together."""
+
+    def __init__(self):
+        self.mode = _Emulator()
+
+    def __enter__(self):
+        torch.nn.Module.to, torch.nn.Module.cpu = _to, _cpu
+        self.mode.__enter__()
+        return DEVICE
+
+    def __exit__(self, *exc):
+        self.mode.__exit__(*exc)
+        torch.nn.Module.to, torch.nn.Module.cpu = _module_to, _module_cpu
+        _on_device.clear()
+        return False
+
+
+_module_cpu = torch.nn.Module.cpu
+_active: _Switch | None = None
+
+
+@contextlib.contextmanager
+def emulate():
+    """Inside the block, :data:`DEVICE` is a stand-in accelerator (module doc)."""
+    with _Switch() as device:
+        yield device
+
+
+def enable() -> torch.device:
+    """Turn the stand-in on for the rest of the process (``SELFSUP_DEVICE=emulated``)."""
+    global _active
+    if _active is None:
+        _active = _Switch()
+        _active.__enter__()
+    return DEVICE
+
+
+def enabled() -> bool:
+    """Whether :func:`enable` turned the stand-in on in this process."""
+    return _active is not None

@@ -132,10 +132,12 @@ class _Emulator(TorchFunctionMode):
         if func in _GETTERS:
             return DEVICE if on_device(args[0]) else func(*args, **kwargs)
         if func in _NUMPY and on_device(args[0]):
-            _violation(TypeError(
-                f"can't convert a tensor on {_NAME} to numpy (as for cuda:0). "
-                f"Use Tensor.cpu() to copy the tensor to host memory first."
-            ))
+            _violation(
+                TypeError(
+                    f"can't convert a tensor on {_NAME} to numpy (as for cuda:0). "
+                    f"Use Tensor.cpu() to copy the tensor to host memory first."
+                )
+            )
         if func in _TO_HOST:
             t = args[0]
             return t.clone() if on_device(t) else t
@@ -172,10 +174,12 @@ class _Emulator(TorchFunctionMode):
             if host:
                 _violation(_mixed_error(func, tagged[:1] + host[:1]))
         if func is torch.Tensor.__getitem__ and not on_device(args[0]) and tagged:
-            _violation(RuntimeError(
-                f"indices should be either on cpu or on the same device as the indexed "
-                f"tensor: a CPU tensor indexed with a tensor on {_NAME}"
-            ))
+            _violation(
+                RuntimeError(
+                    f"indices should be either on cpu or on the same device as the indexed "
+                    f"tensor: a CPU tensor indexed with a tensor on {_NAME}"
+                )
+            )
         out = func(*args, **kwargs)
         if func is torch.autograd.grad:  # gradients live where their inputs do
             inputs = kwargs.get("inputs", args[1] if len(args) > 1 else ())

@@ -396,7 +396,9 @@ class LinearGaussianVAE(nn.Module):
     def true_posterior(self, x) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean ``(B, r)`` and covariance ``(r, r)`` of ``p(z|x)``."""
         sigma2 = (2 * self.log_sigma).exp()
-        m = self.W.T @ self.W + sigma2 * torch.eye(self.r, dtype=torch.float64, device=self.W.device)
+        m = self.W.T @ self.W + sigma2 * torch.eye(
+            self.r, dtype=torch.float64, device=self.W.device
+        )
         mean = torch.linalg.solve(m, self.W.T @ (self._x(x) - self.b).T).T
         return mean, sigma2 * torch.linalg.inv(m)
 

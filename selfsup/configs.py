@@ -7,15 +7,20 @@ configuration on random 28x28 tensors on the CPU (``tests/test_configs.py``).
 
 Each function takes the :class:`selfsup.data.ImageData` of the profile (its
 ``shape`` and ``levels``) and returns an untrained model; ``profile`` overrides
-:func:`selfsup.runtime.profile`. The full profile's smoke check
-(``SELFSUP_SMOKE=1``) builds the quick sizes for its 28x28 images. The training
-lengths stay in the chapters, with ``runtime.budget``.
+:func:`selfsup.runtime.profile`. The sizes are named presets, one frozen dataclass
+per model in :data:`PRESETS` (``configs.preset("vae")`` is the one in use, and
+``configs.PRESETS["vae"]["full"]`` prints as ``VAESize(latent=32, hidden=(1024, 512))``).
+Which profile's sizes apply is decided in one place, :func:`selfsup.runtime.sizes`: the
+full profile's smoke check (``SELFSUP_SMOKE=1``) builds the quick sizes for its 28x28
+images. The training lengths stay in the chapters, with ``runtime.budget``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from torch import nn
 
@@ -23,14 +28,112 @@ from selfsup import _checks as checks
 from selfsup import runtime
 from selfsup.data import ImageData
 
+Widths = tuple[int, ...]
 
-def _pick(profile: str | None, quick, full):
-    chosen = runtime.profile() if profile is None else profile
-    if chosen not in ("quick", "full"):
-        raise ValueError(f"profile must be 'quick' or 'full', got {profile!r}")
-    if profile is None and runtime.smoke():
-        return quick
-    return quick if chosen == "quick" else full
+
+@dataclass(frozen=True)
+class AutoencoderSize:
+    hidden: Widths
+
+
+@dataclass(frozen=True)
+class VAESize:
+    latent: int
+    hidden: Widths
+
+
+@dataclass(frozen=True)
+class HVAESize:
+    latent: int
+    top: int
+    hidden: Widths
+    top_hidden: Widths
+
+
+@dataclass(frozen=True)
+class VQVAESize:
+    codes: int
+    width: int
+    downsample: int
+
+
+@dataclass(frozen=True)
+class MADESize:
+    hidden: Widths
+
+
+@dataclass(frozen=True)
+class PixelCNNSize:
+    channels: int
+    layers: int
+
+
+@dataclass(frozen=True)
+class PixelTransformerSize:
+    dim: int
+    heads: int
+    layers: int
+
+
+@dataclass(frozen=True)
+class FlowSize:
+    layers: int
+    hidden: Widths
+
+
+@dataclass(frozen=True)
+class GANSize:
+    latent: int
+    generator_hidden: Widths
+    discriminator_hidden: Widths
+
+
+@dataclass(frozen=True)
+class SimCLRSize:
+    out_dim: int
+    width: int
+
+
+PRESETS: dict[str, dict[str, object]] = {
+    "autoencoder": {"quick": AutoencoderSize((256, 128)), "full": AutoencoderSize((1024, 512))},
+    "vae": {"quick": VAESize(16, (256,)), "full": VAESize(32, (1024, 512))},
+    "hvae": {
+        "quick": HVAESize(8, 4, (256,), (128,)),
+        "full": HVAESize(32, 16, (1024, 512), (256,)),
+    },
+    "vqvae": {"quick": VQVAESize(64, 64, 1), "full": VQVAESize(512, 128, 2)},
+    # Full MADE: two hidden layers of 2000, as in Germain et al. on binarized MNIST.
+    "made": {"quick": MADESize((512,)), "full": MADESize((2000, 2000))},
+    "pixelcnn": {"quick": PixelCNNSize(64, 5), "full": PixelCNNSize(128, 12)},
+    "pixel_transformer": {
+        "quick": PixelTransformerSize(48, 4, 2),
+        "full": PixelTransformerSize(128, 8, 6),
+    },
+    "flow": {"quick": FlowSize(6, (256, 256)), "full": FlowSize(12, (1024, 1024))},
+    "gan": {
+        "quick": GANSize(16, (256, 256), (256, 128)),
+        "full": GANSize(64, (512, 1024), (1024, 512)),
+    },
+    "simclr": {"quick": SimCLRSize(128, 32), "full": SimCLRSize(256, 64)},
+}
+"""The model sizes of each configuration, by name and profile (frozen dataclasses)."""
+
+
+def preset(name: str, profile: str | None = None):
+    """The sizes of configuration ``name`` for ``profile`` (default: the sizes in use,
+    :func:`selfsup.runtime.sizes`, which are the quick ones in the smoke check)."""
+    if name not in PRESETS:
+        raise ValueError(f"no preset named {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name][runtime.sizes(profile)]
+
+
+def presets_table() -> list[dict[str, object]]:
+    """Every preset as a row (name, profile, then its fields), for a table in the book."""
+    return [
+        {"model": name, "profile": profile, **dataclasses.asdict(size)}
+        for name, by_profile in PRESETS.items()
+        for profile, size in by_profile.items()
+    ]
 
 
 def _takes_data(build):
@@ -53,8 +156,8 @@ def autoencoder(data: ImageData, latent_dim: int, profile: str | None = None) ->
     """The deep autoencoder of the autoencoders chapter."""
     from selfsup.models.autoencoder import Autoencoder
 
-    hidden = _pick(profile, (256, 128), (1024, 512))
-    return Autoencoder(data.shape, latent_dim, hidden=hidden, levels=data.levels)
+    size = preset("autoencoder", profile)
+    return Autoencoder(data.shape, latent_dim, hidden=size.hidden, levels=data.levels)
 
 
 @_takes_data
@@ -62,9 +165,10 @@ def vae(data: ImageData, latent_dim: int | None = None, profile: str | None = No
     """A VAE with a categorical decoder (for binarized MNIST: a Bernoulli one)."""
     from selfsup.models.vae import VAE
 
-    latent = _pick(profile, 16, 32) if latent_dim is None else latent_dim
-    hidden = _pick(profile, (256,), (1024, 512))
-    return VAE(data.shape, latent, likelihood="categorical", levels=data.levels, hidden=hidden)
+    size = preset("vae", profile)
+    latent = size.latent if latent_dim is None else latent_dim
+    return VAE(data.shape, latent, likelihood="categorical", levels=data.levels,
+               hidden=size.hidden)  # fmt: skip
 
 
 @_takes_data
@@ -72,11 +176,10 @@ def hvae(data: ImageData, free_bits: float = 0.0, profile: str | None = None) ->
     """The two-level hierarchical VAE of the VQ-VAE chapter."""
     from selfsup.models.hvae import HierarchicalVAE
 
-    latent, top = _pick(profile, (8, 4), (32, 16))
-    hidden, top_hidden = _pick(profile, ((256,), (128,)), ((1024, 512), (256,)))
+    size = preset("hvae", profile)
     return HierarchicalVAE(
-        data.shape, latent, top, levels=data.levels, hidden=hidden, top_hidden=top_hidden,
-        free_bits=free_bits,
+        data.shape, size.latent, size.top, levels=data.levels, hidden=size.hidden,
+        top_hidden=size.top_hidden, free_bits=free_bits,
     )  # fmt: skip
 
 
@@ -90,11 +193,11 @@ def vqvae(
     """
     from selfsup.models.vqvae import VQVAE
 
-    codes, width, down = _pick(profile, (64, 64, 1), (512, 128, 2))
-    codes = codes if num_codes is None else num_codes
+    size = preset("vqvae", profile)
+    codes = size.codes if num_codes is None else num_codes
     return VQVAE(
-        data.shape, num_codes=codes, code_dim=16, levels=data.levels, width=width,
-        downsample=down, **quantizer,
+        data.shape, num_codes=codes, code_dim=16, levels=data.levels, width=size.width,
+        downsample=size.downsample, **quantizer,
     )  # fmt: skip
 
 
@@ -102,10 +205,10 @@ def vqvae(
 def made(
     data: ImageData, orderings: int = 1, dropout: float = 0.0, profile: str | None = None
 ) -> nn.Module:
-    """MADE (full profile: two hidden layers, as in Germain et al. on binarized MNIST)."""
+    """MADE (full profile: two hidden layers of 2000, as in Germain et al.)."""
     from selfsup.models.autoregressive import MADE
 
-    hidden = _pick(profile, (512,), (2000, 2000))
+    hidden = preset("made", profile).hidden
     return MADE(data.shape, data.levels, hidden=hidden, orderings=orderings, dropout=dropout)
 
 
@@ -114,8 +217,8 @@ def pixelcnn(data: ImageData, profile: str | None = None) -> nn.Module:
     """PixelCNN with masked convolutions."""
     from selfsup.models.autoregressive import PixelCNN
 
-    channels, layers = _pick(profile, (64, 5), (128, 12))
-    return PixelCNN(data.shape, data.levels, channels=channels, layers=layers)
+    size = preset("pixelcnn", profile)
+    return PixelCNN(data.shape, data.levels, channels=size.channels, layers=size.layers)
 
 
 @_takes_data
@@ -123,9 +226,9 @@ def pixel_transformer(data: ImageData, profile: str | None = None) -> nn.Module:
     """The small Image GPT: a causal transformer over the raster order."""
     from selfsup.models.autoregressive import PixelTransformer
 
-    dim, heads, layers = _pick(profile, (48, 4, 2), (128, 8, 6))
-    return PixelTransformer(data.shape, data.levels, dim=dim, heads=heads, layers=layers,
-                            dropout=0.1)  # fmt: skip
+    size = preset("pixel_transformer", profile)
+    return PixelTransformer(data.shape, data.levels, dim=size.dim, heads=size.heads,
+                            layers=size.layers, dropout=0.1)  # fmt: skip
 
 
 @_takes_data
@@ -133,8 +236,8 @@ def flow(data: ImageData, profile: str | None = None) -> nn.Module:
     """RealNVP on dequantized pixels (checkerboard couplings)."""
     from selfsup.models.flows import realnvp
 
-    layers, hidden = _pick(profile, (6, (256, 256)), (12, (1024, 1024)))
-    return realnvp(data.shape, layers=layers, hidden=hidden, mask="checkerboard",
+    size = preset("flow", profile)
+    return realnvp(data.shape, layers=size.layers, hidden=size.hidden, mask="checkerboard",
                    levels=data.levels)  # fmt: skip
 
 
@@ -145,12 +248,10 @@ def gan(data: ImageData, loss: str = "wasserstein", gp_weight: float = 10.0,
     wider MLPs, 64 latent dimensions)."""
     from selfsup.models.gan import GAN, Discriminator, Generator
 
-    latent, g_hidden, d_hidden = _pick(
-        profile, (16, (256, 256), (256, 128)), (64, (512, 1024), (1024, 512))
-    )
+    size = preset("gan", profile)
     return GAN(
-        Generator(latent, data.shape, g_hidden, image=True),
-        Discriminator(data.shape, d_hidden),
+        Generator(size.latent, data.shape, size.generator_hidden, image=True),
+        Discriminator(data.shape, size.discriminator_hidden),
         loss=loss,
         gp_weight=gp_weight,
         levels=data.levels,
@@ -168,10 +269,10 @@ def simclr(
     (default: ``Augment()``, small rotations, shifts, noise and cut-out)."""
     from selfsup.models.contrastive import ConvEncoder, SimCLR
 
-    out_dim, width = _pick(profile, (128, 32), (256, 64))
+    size = preset("simclr", profile)
     return SimCLR(
-        ConvEncoder(out_dim, width), projection_dim=64, temperature=temperature, augment=augment,
-        levels=data.levels,
+        ConvEncoder(size.out_dim, size.width), projection_dim=64, temperature=temperature,
+        augment=augment, levels=data.levels,
     )  # fmt: skip
 
 

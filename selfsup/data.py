@@ -489,15 +489,13 @@ def images(binarize_full: bool = False, profile: str | None = None) -> ImageData
     """
     from selfsup import runtime
 
-    chosen = runtime.profile() if profile is None else profile
-    if chosen not in ("quick", "full"):
-        raise ValueError(f"profile must be 'quick' or 'full', got {profile!r}")
+    chosen = runtime._chosen(profile)
     if chosen == "quick":
         (xtr, ytr), (xte, yte) = digits("train"), digits("test")
         text = f"scikit-learn's 8x8 digits ({len(xtr)} train, {len(xte)} test, 17 grey levels)"
         return ImageData(xtr, ytr, xte, yte, (8, 8), DIGITS_LEVELS, "digits", text)
     (xtr, ytr), (xte, yte) = mnist("train", binarize_full), mnist("test", binarize_full)
-    if profile is None and runtime.smoke():
+    if runtime.smoke_check(profile):
         cut_train, cut_test = runtime.SMOKE_TRAIN, runtime.SMOKE_TEST
         xtr, ytr, xte, yte = xtr[:cut_train], ytr[:cut_train], xte[:cut_test], yte[:cut_test]
     subset = len(xtr) < 60_000

@@ -187,7 +187,7 @@ def claim(statement: str, value, op: str | None = None, threshold=None) -> bool:
         margin = (threshold - value) if op in ("<", "<=") else (value - threshold)
         if math.isnan(margin):
             margin = -math.inf
-    smoke = runtime.smoke() and runtime.profile() == "full"
+    smoke = runtime.smoke_check()
     record = Claim(
         statement=statement.strip(),
         value=value,

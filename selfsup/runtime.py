@@ -159,11 +159,40 @@ def profile() -> str:
 
 
 def smoke() -> bool:
-    """Whether ``SELFSUP_SMOKE`` asks for the full profile's smoke check (module doc)."""
+    """Whether ``SELFSUP_SMOKE`` is set (module doc); :func:`smoke_check` says whether
+    it applies."""
     raw = os.environ.get(SMOKE_ENV, "").strip().lower()
     if raw not in ("", "0", "1", "true", "false"):
         raise ValueError(f"{SMOKE_ENV}={raw!r} must be 0 or 1")
     return raw in ("1", "true")
+
+
+def _chosen(name: str | None) -> str:
+    """``name``, checked, or the profile of this run when it is None."""
+    chosen = profile() if name is None else name
+    if chosen not in PROFILES:
+        raise ValueError(f"profile must be 'quick' or 'full', got {name!r}")
+    return chosen
+
+
+def smoke_check(profile: str | None = None) -> bool:
+    """Whether this is the full profile's smoke check: the one rule that every part of
+    the library follows (module doc).
+
+    True when ``SELFSUP_SMOKE`` is set, the profile is ``"full"``, and the caller did
+    not name a ``profile`` (a caller that asks for a profile by name gets it whole, as
+    the unit tests of the full-size models do). Then :func:`sizes` is ``"quick"``,
+    :func:`selfsup.data.images` cuts the data, :func:`budget` and :func:`smoke_cap` cut
+    the training.
+    """
+    return profile is None and _chosen(None) == "full" and smoke()
+
+
+def sizes(profile: str | None = None) -> str:
+    """The profile whose model sizes and training lengths apply: ``profile`` (default
+    :func:`profile`), except in the smoke check (:func:`smoke_check`), which takes the
+    quick ones (:func:`selfsup.configs.preset`)."""
+    return "quick" if smoke_check(profile) else _chosen(profile)
 
 
 def smoke_cap(length: int, cap: int) -> int:
@@ -172,11 +201,10 @@ def smoke_cap(length: int, cap: int) -> int:
     The smoke check exercises code paths, not training: :func:`selfsup.train.fit` and
     :func:`selfsup.models.gan.train_gan` cut their epochs and steps through this.
     """
-    return min(length, cap) if smoke() and profile() == "full" else length
+    return min(length, cap) if smoke_check() else length
 
 
 _UNSET = object()
-_in_smoke_check = smoke  # budget's parameter named smoke hides the function
 
 
 def budget(*, quick: T, full: T, smoke: T = _UNSET) -> T:
@@ -186,11 +214,9 @@ def budget(*, quick: T, full: T, smoke: T = _UNSET) -> T:
     given (for a loop the chapter runs itself, e.g. ``smoke=2`` epochs), else the quick
     value.
     """
-    if profile() == "quick":
-        return quick
-    if _in_smoke_check():
+    if smoke_check():
         return quick if smoke is _UNSET else smoke
-    return full
+    return quick if profile() == "quick" else full
 
 
 def configure_threads() -> int:
@@ -291,7 +317,7 @@ def setup(seed: int = 0, *, quiet: bool = False) -> Runtime:
         profile=profile(),
         seed=seed,
         threads=threads,
-        smoke=smoke() and profile() == "full",
+        smoke=smoke_check(),
     )
     if not quiet:
         print(rt)

@@ -7,10 +7,12 @@ and ``log_prob`` is finite per example where the model has it.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
-from selfsup import configs, protocols
+from selfsup import configs, protocols, runtime
 from selfsup.data import ImageData
 from selfsup.train import fit
 
@@ -57,3 +59,54 @@ def test_full_configuration_on_28x28(name):
 def test_configs_reject_an_unknown_profile():
     with pytest.raises(ValueError, match="profile must be 'quick' or 'full'"):
         configs.vae(_mnist_like(2), profile="huge")
+
+
+def test_every_configuration_has_named_frozen_presets():
+    assert set(configs.PRESETS) == set(configs.ALL)
+    for name, by_profile in configs.PRESETS.items():
+        assert set(by_profile) == {"quick", "full"}, name
+        quick, full = by_profile["quick"], by_profile["full"]
+        assert type(quick) is type(full) and dataclasses.is_dataclass(quick)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(quick, dataclasses.fields(quick)[0].name, 1)
+    assert repr(configs.PRESETS["vae"]["full"]) == "VAESize(latent=32, hidden=(1024, 512))"
+    rows = configs.presets_table()
+    assert len(rows) == 2 * len(configs.PRESETS) and rows[0]["profile"] == "quick"
+
+
+def test_a_configuration_is_built_from_its_preset(monkeypatch):
+    data = _mnist_like(2)
+    size = configs.preset("vae", "full")
+    vae = configs.vae(data, profile="full")
+    assert vae.latent_dim == size.latent
+    widths = [m.out_features for m in vae.encoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths[: len(size.hidden)] == list(size.hidden)
+    with pytest.raises(ValueError, match="no preset named 'vea'"):
+        configs.preset("vea")
+
+
+@pytest.mark.parametrize(
+    ("profile", "smoke", "sizes"),
+    [
+        ("quick", "0", "quick"),
+        ("quick", "1", "quick"),
+        ("full", "0", "full"),
+        ("full", "1", "quick"),
+    ],
+)
+def test_smoke_means_quick_sizes_in_one_place(monkeypatch, profile, smoke, sizes):
+    """The smoke check of the full profile takes the quick sizes and lengths everywhere, and
+    a caller who names a profile gets that profile whole."""
+    monkeypatch.setenv("SELFSUP_PROFILE", profile)
+    monkeypatch.setenv("SELFSUP_SMOKE", smoke)
+    checking = profile == "full" and smoke == "1"
+    assert runtime.smoke_check() is checking
+    assert runtime.sizes() == sizes
+    assert configs.preset("gan") == configs.PRESETS["gan"][sizes]
+    assert runtime.budget(quick=30, full=300) == (30 if sizes == "quick" else 300)
+    assert runtime.smoke_cap(100, runtime.SMOKE_EPOCHS) == (
+        runtime.SMOKE_EPOCHS if checking else 100
+    )
+    for named in ("quick", "full"):
+        assert runtime.sizes(named) == named and not runtime.smoke_check(named)
+        assert configs.preset("gan", named) == configs.PRESETS["gan"][named]

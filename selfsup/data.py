@@ -218,7 +218,8 @@ def toy_2d_log_prob(name: str, x) -> torch.Tensor:
     """
     if name not in _EXACT:
         raise ValueError(f"no closed-form density for {name!r}; exact ones: {_EXACT}")
-    pts = torch.as_tensor(x, dtype=torch.float64)
+    where = x.device if isinstance(x, torch.Tensor) else torch.device("cpu")
+    pts = torch.as_tensor(x).detach().to("cpu", torch.float64)  # a reference: on the CPU
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise ValueError(f"x must have shape (B, 2), got {tuple(pts.shape)}")
     if torch.isnan(pts).any():
@@ -235,7 +236,7 @@ def toy_2d_log_prob(name: str, x) -> torch.Tensor:
         cell = torch.floor(pts)
         inside = (pts.abs() <= 2).all(1) & ((cell[:, 0] + cell[:, 1]) % 2 == 0)
         out = torch.where(inside, torch.full_like(pts[:, 0], -math.log(8)), -math.inf)
-    return out.float()
+    return out.float().to(where)
 
 
 @functools.cache

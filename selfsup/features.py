@@ -114,7 +114,8 @@ def load_classifier(
     """The trained stand-in classifier and its test accuracy.
 
     Trained once per process; with ``cache`` the weights are also stored under
-    :func:`selfsup.data.cache_dir` and reused by later processes.
+    :func:`selfsup.data.cache_dir` and reused by later processes. It is returned on
+    :func:`selfsup.runtime.device`, trained or loaded, and takes images on any device.
 
     Args:
         dataset: ``"digits"`` (8x8, inputs are pixels / 16) or ``"mnist"`` (pixels / 255).
@@ -143,13 +144,13 @@ def load_classifier(
         else:
             fit(model, (x, y), epochs=epochs, lr=2e-3, batch_size=64, seed=seed)
             xt, yt = _dataset(dataset, "test")
-            accuracy = float((model.probs(xt).argmax(1) == yt).float().mean())
+            accuracy = float((model.probs(xt).argmax(1).cpu() == yt).float().mean())
             if cache:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 buffer = io.BytesIO()
                 torch.save({"weights": model.state_dict(), "accuracy": accuracy}, buffer)
                 data.write_atomic(path, buffer.getvalue())
-    model.eval()
+    model.to(runtime.device()).eval()  # where the chapter's models are, cached or not
     _LOADED[key] = (model, accuracy)
     return model, accuracy
 

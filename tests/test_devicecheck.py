@@ -79,3 +79,15 @@ def test_runtime_device_from_the_environment(monkeypatch):
     monkeypatch.setenv(runtime.DEVICE_ENV, "tpu")
     with pytest.raises(Exception, match="SELFSUP_DEVICE"):
         runtime.device()
+
+
+def test_the_log_lists_every_device_bug_and_goes_on(tmp_path, monkeypatch):
+    log = tmp_path / "device.log"
+    monkeypatch.setenv(devicecheck.LOG_ENV, str(log))
+    with devicecheck.emulate() as device:
+        w = torch.ones(3, device=device)
+        total = float((w * torch.ones(3)).sum())  # a bug, logged, and the CPU's answer
+        w.numpy()
+    assert total == 3.0
+    text = log.read_text()
+    assert "same device" in text and "numpy" in text and "test_devicecheck.py" in text

@@ -12,6 +12,11 @@ are checked in the quick profile (``make test-chapters``) and in the full one on
 (the CUDA workflow). The full-size models themselves are built and stepped on 28x28
 tensors by ``tests/test_configs.py``.
 
+The full profile is what a reader with a GPU runs, so the chapters run here on the CPU's
+stand-in for an accelerator (``SELFSUP_DEVICE=emulated``, :mod:`selfsup.devicecheck`):
+a chapter that mixes a CPU tensor with a model's, or calls ``.numpy()`` on a model's
+output, fails here as it would on CUDA.
+
 Slow (every chapter): ``make test-full-smoke``, marked ``fullsmoke``.
 """
 
@@ -37,7 +42,9 @@ def test_chapter_runs_in_the_full_profile(chapter, tmp_path, monkeypatch):
     notebook = jupytext.read(chapter)
     log = tmp_path / "claims.jsonl"
     env = {"SELFSUP_PROFILE": "full", "SELFSUP_SMOKE": "1", "SELFSUP_STRICT": "1",
-           "SELFSUP_PROGRESS": "0", "SELFSUP_CLAIMS_LOG": str(log)}  # fmt: skip
+           "SELFSUP_PROGRESS": "0", "SELFSUP_CLAIMS_LOG": str(log),
+           "SELFSUP_DEVICE": "emulated"}  # fmt: skip
+    monkeypatch.delenv("SELFSUP_DEVICECHECK_LOG", raising=False)  # device bugs raise
     for key, value in env.items():
         monkeypatch.setenv(key, value)  # the kernel inherits them; undone after the test
     start = time.perf_counter()
@@ -51,6 +58,7 @@ def test_chapter_runs_in_the_full_profile(chapter, tmp_path, monkeypatch):
         for out in cell.get("outputs", []) if out.get("output_type") == "stream"
     )  # fmt: skip
     assert "profile=full (smoke check" in printed, "the chapter did not run in the smoke check"
+    assert "device=emulated" in printed, "the chapter did not run on the stand-in accelerator"
     claims = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     assert claims, "the chapter stated no claim"
     assert {c["verdict"] for c in claims} == {"unverified"}

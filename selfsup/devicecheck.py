@@ -143,6 +143,7 @@ class _Emulator(TorchFunctionMode):
             return t.clone() if on_device(t) else t
         if func is torch.Tensor.to:
             t = args[0]
+            copy = bool(kwargs.pop("copy", False))
             other = next((a for a in args[1:] if isinstance(a, torch.Tensor)), None)
             if other is not None:  # t.to(other): other's device and dtype
                 target, dtype, blocking, fmt = (DEVICE if on_device(other) else other.device,
@@ -153,12 +154,12 @@ class _Emulator(TorchFunctionMode):
             if fmt is not None:
                 settings["memory_format"] = fmt
             out = t.to(**settings) if settings else t
+            if copy and out is t:
+                out = t.clone()
             if target is None:
                 return _tag(out) if on_device(t) else out
             if _is_target(target):
-                if on_device(t):
-                    return out
-                return _tag(out.clone() if out is t else out)
+                return _tag(out.clone() if out is t and not on_device(t) else out)
             return out.clone() if on_device(t) and out is t else out  # to the CPU
         # Factories and methods with device=.
         target = kwargs.get("device")

@@ -38,6 +38,9 @@ def test_what_cuda_allows_is_allowed():
         assert x.tolist()[1] == 5.0 and x.max().item() == 5.0
         assert torch.zeros(2, device=device).device == device
         assert torch.zeros_like(x).device == device
+        for moved in (x.to(torch.float64), x.to(device, torch.float64), x.to(device, copy=True),
+                      torch.ones(2).to(x), torch.ones(2).to(device, non_blocking=True)):  # fmt: skip
+            assert moved.device == device
         assert x.cpu().device == torch.device("cpu") and x.to("cpu").device.index is None
         with pytest.raises(RuntimeError, match="indices"):
             torch.arange(6.0)[torch.tensor([0]).to(device)]

@@ -92,6 +92,7 @@ _ALLOW_MIXED = {  # CUDA accepts CPU operands here
     torch.Tensor.data.__set__, torch._has_compatible_shallow_copy_type,
     torch.Tensor.grad.__set__, torch.Tensor.backward, torch.autograd.backward,
 }  # fmt: skip
+_OWN_RULES = {torch.autograd.grad, torch.Tensor.__deepcopy__}  # placed by their own rule
 _TO_HOST = {torch.Tensor.cpu}
 _NUMPY = {torch.Tensor.numpy, torch.Tensor.__array__}
 
@@ -170,7 +171,7 @@ class _Emulator(TorchFunctionMode):
         flat, _ = tree_flatten((args, kwargs))
         tensors = [t for t in flat if isinstance(t, torch.Tensor)]
         tagged = [t for t in tensors if on_device(t)]
-        if tagged and func not in _ALLOW_MIXED and func is not torch.autograd.grad:
+        if tagged and func not in _ALLOW_MIXED and func not in _OWN_RULES:
             host = [t for t in tensors if not on_device(t) and t.dim() > 0]
             if host:
                 _violation(_mixed_error(func, tagged[:1] + host[:1]))
@@ -182,6 +183,9 @@ class _Emulator(TorchFunctionMode):
                 )
             )
         out = func(*args, **kwargs)
+        if func is torch.Tensor.__deepcopy__:  # the copy is where the original is
+            out = func(*args, **kwargs)
+            return _tag(out) if on_device(args[0]) else out
         if func is torch.autograd.grad:  # gradients live where their inputs do
             inputs = kwargs.get("inputs", args[1] if len(args) > 1 else ())
             inputs = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
@@ -234,6 +238,16 @@ def _cpu(module: torch.nn.Module):
     return _to(module, _CPU)
 
 
+_parameter_deepcopy = torch.nn.Parameter.__deepcopy__
+
+
+def _deepcopy_parameter(param, memo):
+    """A copy of a parameter on the stand-in is on the stand-in (``Parameter`` copies
+    itself without a torch function)."""
+    out = _parameter_deepcopy(param, memo)
+    return _tag(out) if on_device(param) else out
+
+
 class _Switch:
     """The mode plus the ``Module.to`` / ``Module.cpu`` patch, entered and left together."""
 
@@ -242,12 +256,14 @@ class _Switch:
 
     def __enter__(self):
         torch.nn.Module.to, torch.nn.Module.cpu = _to, _cpu
+        torch.nn.Parameter.__deepcopy__ = _deepcopy_parameter
         self.mode.__enter__()
         return DEVICE
 
     def __exit__(self, *exc):
         self.mode.__exit__(*exc)
         torch.nn.Module.to, torch.nn.Module.cpu = _module_to, _module_cpu
+        torch.nn.Parameter.__deepcopy__ = _parameter_deepcopy
         _on_device.clear()
         return False
 

@@ -3,6 +3,8 @@ raises, stay silent where a GPU works, and give the CPU's numbers."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -38,9 +40,9 @@ def test_what_cuda_allows_is_allowed():
         assert x.tolist()[1] == 5.0 and x.max().item() == 5.0
         assert torch.zeros(2, device=device).device == device
         assert torch.zeros_like(x).device == device
-        for moved in (x.to(torch.float64), x.to(device, torch.float64), x.to(device, copy=True),
-                      torch.ones(2).to(x), torch.ones(2).to(device, non_blocking=True)):  # fmt: skip
-            assert moved.device == device
+        moved = [x.to(torch.float64), x.to(device, torch.float64), x.to(device, copy=True),
+                 torch.ones(2).to(x), torch.ones(2).to(device, non_blocking=True)]  # fmt: skip
+        assert all(t.device == device for t in moved)
         assert x.cpu().device == torch.device("cpu") and x.to("cpu").device.index is None
         with pytest.raises(RuntimeError, match="indices"):
             torch.arange(6.0)[torch.tensor([0]).to(device)]
@@ -64,6 +66,15 @@ def test_training_gives_the_cpus_numbers_and_the_model_stays():
         model.to("cpu")
     for a, b in zip(model.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(a.detach(), b.detach(), rtol=0, atol=0)
+
+
+def test_a_copy_stays_where_the_original_is():
+    with devicecheck.emulate() as device:
+        layer = nn.Linear(2, 2).to(device)
+        twin = copy.deepcopy(layer)
+        assert all(p.device == device for p in twin.parameters())
+        assert twin(torch.ones(1, 2, device=device)).device == device
+        assert copy.deepcopy(torch.ones(2)).device == torch.device("cpu")
 
 
 def test_the_stand_in_is_left_cleanly():

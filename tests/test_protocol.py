@@ -15,6 +15,7 @@ device; no method changes the train/eval mode; ``fit`` leaves the model on its d
 
 from __future__ import annotations
 
+import copy
 import os
 
 import pytest
@@ -127,9 +128,8 @@ def test_configuration_follows_the_protocol(name, which):
     model = configs.ALL[name](d, profile="quick")
     assert isinstance(model, protocols.Trainable)
 
-    # fit moves the model to the device and leaves it there
-    fit(model, d.x_train[:8], epochs=1, batch_size=4, lr=1e-4, progress=False, device=DEVICE,
-        stay_on_device=True)  # fmt: skip
+    # fit moves the model to the device and, by default, leaves it there
+    fit(model, d.x_train[:8], epochs=1, batch_size=4, lr=1e-4, progress=False, device=DEVICE)
     params = list(model.parameters())
     assert all(_same(p.device, DEVICE) for p in params), "fit must leave the model there"
 
@@ -155,6 +155,8 @@ def test_configuration_follows_the_protocol(name, which):
         _check_mode_preserved(model, lambda: _check_sampler(model, d))
         if DEVICE.type == "cuda":  # a generator on the model's device works too
             _check_sampler(model, d, generator_device=DEVICE)
+        if EMULATED:  # the stand-in computes as the CPU does: a seed, the same samples
+            _check_same_samples_on_the_cpu(model)
     if isinstance(model, protocols.LatentModel):
         z = _check_mode_preserved(model, lambda: model.encode(x))
         assert isinstance(z, torch.Tensor) and len(z) == 3
@@ -168,6 +170,18 @@ def test_configuration_follows_the_protocol(name, which):
         _on_device(f, model)
     if isinstance(model, protocols.Conditional):
         _check_mode_preserved(model, lambda: _check_conditional(model, d))
+
+
+def _check_same_samples_on_the_cpu(model) -> None:
+    """A CPU generator gives the same samples from the model on the accelerator and from
+    its copy on the CPU: random numbers are drawn on the generator's device and moved,
+    never drawn from a device's own stream (exact on the stand-in, whose kernels are the
+    CPU's)."""
+    on_cpu = copy.deepcopy(model).to("cpu")
+    with torch.no_grad():
+        here = model.sample(3, generator=torch.Generator().manual_seed(7))
+        there = on_cpu.sample(3, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(here.cpu(), there), "a seed must give the same samples on every device"
 
 
 def _check_conditional(model, d: ImageData) -> None:

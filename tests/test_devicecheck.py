@@ -105,3 +105,9 @@ def test_the_log_lists_every_device_bug_and_goes_on(tmp_path, monkeypatch):
     assert total == 3.0
     text = log.read_text()
     assert "same device" in text and "numpy" in text and "test_devicecheck.py" in text
+
+
+def test_training_on_the_meta_device_is_refused():
+    model = Autoencoder((1, 8, 8), 4, hidden=(16,), levels=17)
+    with pytest.raises(ValueError, match="device='meta'.*holds no numbers"):
+        train.fit(model, torch.randint(0, 17, (8, 1, 8, 8)), epochs=1, device="meta")

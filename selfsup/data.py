@@ -490,7 +490,7 @@ def images(binarize_full: bool = False, profile: str | None = None) -> ImageData
     """
     from selfsup import runtime
 
-    chosen = runtime._chosen(profile)
+    chosen = runtime.resolve_profile(profile)
     if chosen == "quick":
         (xtr, ytr), (xte, yte) = digits("train"), digits("test")
         text = f"scikit-learn's 8x8 digits ({len(xtr)} train, {len(xte)} test, 17 grey levels)"

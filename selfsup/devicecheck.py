@@ -74,18 +74,6 @@ def _is_target(device) -> bool:
     return device == DEVICE
 
 
-def _is_device(value) -> bool:
-    if isinstance(value, torch.device):
-        return True
-    if isinstance(value, str):
-        try:
-            torch.device(value)
-        except RuntimeError:
-            return False
-        return True
-    return False
-
-
 _GETTERS = {torch.Tensor.device.__get__}
 _ALLOW_MIXED = {  # CUDA accepts CPU operands here
     torch.Tensor.__getitem__, torch.Tensor.__setitem__, torch.Tensor.copy_,
@@ -147,10 +135,9 @@ class _Emulator(TorchFunctionMode):
             copy = bool(kwargs.pop("copy", False))
             other = next((a for a in args[1:] if isinstance(a, torch.Tensor)), None)
             if other is not None:  # t.to(other): other's device and dtype
-                target, dtype, blocking, fmt = (DEVICE if on_device(other) else other.device,
-                                                other.dtype, False, None)  # fmt: skip
+                target, dtype, fmt = DEVICE if on_device(other) else other.device, other.dtype, None
             else:
-                target, dtype, blocking, fmt = torch._C._nn._parse_to(*args[1:], **kwargs)
+                target, dtype, _, fmt = torch._C._nn._parse_to(*args[1:], **kwargs)
             settings = {"dtype": dtype} if dtype is not None else {}
             if fmt is not None:
                 settings["memory_format"] = fmt
@@ -184,7 +171,6 @@ class _Emulator(TorchFunctionMode):
             )
         out = func(*args, **kwargs)
         if func is torch.Tensor.__deepcopy__:  # the copy is where the original is
-            out = func(*args, **kwargs)
             return _tag(out) if on_device(args[0]) else out
         if func is torch.autograd.grad:  # gradients live where their inputs do
             inputs = kwargs.get("inputs", args[1] if len(args) > 1 else ())

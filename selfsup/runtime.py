@@ -167,7 +167,7 @@ def smoke() -> bool:
     return raw in ("1", "true")
 
 
-def _chosen(name: str | None) -> str:
+def resolve_profile(name: str | None) -> str:
     """``name``, checked, or the profile of this run when it is None."""
     chosen = profile() if name is None else name
     if chosen not in PROFILES:
@@ -185,14 +185,14 @@ def smoke_check(profile: str | None = None) -> bool:
     :func:`selfsup.data.images` cuts the data, :func:`budget` and :func:`smoke_cap` cut
     the training.
     """
-    return profile is None and _chosen(None) == "full" and smoke()
+    return profile is None and resolve_profile(None) == "full" and smoke()
 
 
 def sizes(profile: str | None = None) -> str:
     """The profile whose model sizes and training lengths apply: ``profile`` (default
     :func:`profile`), except in the smoke check (:func:`smoke_check`), which takes the
     quick ones (:func:`selfsup.configs.preset`)."""
-    return "quick" if smoke_check(profile) else _chosen(profile)
+    return "quick" if smoke_check(profile) else resolve_profile(profile)
 
 
 def smoke_cap(length: int, cap: int) -> int:

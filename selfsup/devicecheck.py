@@ -21,7 +21,8 @@ results it gives on the CPU, only slower (every operation is checked in Python).
 
 ``SELFSUP_DEVICE=emulated`` makes :func:`selfsup.runtime.setup` turn it on for the
 rest of the process, with :func:`selfsup.runtime.device` returning the stand-in:
-``make test-device`` runs every chapter that way (``tests/test_devices.py``).
+``make test-full-smoke`` runs every chapter that way (``tests/test_full_profile.py``),
+and the conformance test (``tests/test_protocol.py``) runs every model on it.
 It is a check of where tensors live, not a simulator of a GPU: kernels, memory and
 speed are the CPU's.
 """

@@ -64,7 +64,7 @@ def device() -> torch.device:
 
     ``SELFSUP_DEVICE`` chooses instead: ``cpu``, ``cuda``, ``mps``, or ``emulated``, a
     stand-in accelerator on the CPU that raises where a GPU would
-    (:mod:`selfsup.devicecheck`; ``make test-device``).
+    (:mod:`selfsup.devicecheck`; ``make test-full-smoke`` runs the chapters on it).
     """
     raw = os.environ.get(DEVICE_ENV, "").strip().lower()
     if raw == "emulated":

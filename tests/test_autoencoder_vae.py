@@ -190,3 +190,21 @@ def test_vae_completion_matches_quadrature_over_a_one_dimensional_latent():
     want = torch.softmax(log_w, dim=1) @ mean_u
     torch.testing.assert_close(got[:, 2], want, atol=0.02, rtol=0)
     torch.testing.assert_close(got[:, :2], x[:, :2].float())
+
+
+def test_iwae_bound_in_row_pieces_is_the_per_row_bound(monkeypatch):
+    """A batch too large for one piece is split into rows: the result is what each row
+    alone gives with the same stream of noise (exactly), and the pieces are small."""
+    from selfsup.models import vae as vae_module
+
+    torch.manual_seed(0)
+    model = VAE((4, 4), 2, likelihood="categorical", levels=5, hidden=(16,)).eval()
+    x = torch.randint(0, 5, (7, 4, 4))
+    # rows = 2**10 // (8 samples * 16 pixels * 5 levels) = 1: one row per piece
+    monkeypatch.setattr(vae_module, "_IWAE_ELEMENTS", 2**10)
+    with torch.no_grad():
+        pieces = model.iwae_bound(x, k=8, chunk=8, generator=torch.Generator().manual_seed(3))
+        g = torch.Generator().manual_seed(3)
+        rows = torch.cat([model.iwae_bound(x[i : i + 1], k=8, chunk=8, generator=g) for i in range(7)])
+    assert pieces.shape == (7,) and torch.equal(pieces, rows)
+    assert model.iwae_bound(x[:0], k=8).shape == (0,)

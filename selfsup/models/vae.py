@@ -62,6 +62,9 @@ def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torc
     return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 / logvar.exp()).sum(-1)
 
 
+_IWAE_ELEMENTS = 2**25  # decoder outputs held at once by iwae_bound
+
+
 class VAE(nn.Module):
     """A VAE with fully connected encoder and decoder.
 
@@ -123,7 +126,7 @@ class VAE(nn.Module):
         integer grey levels (categorical), 0/1 (Bernoulli) or floats (Gaussian)."""
         kind = self.KIND[self.likelihood]
         x = checks.images(x, name, self.shape, kind, self.levels, min_len=0, device=self._device())
-        return x.reshape(len(x), -1)
+        return x.reshape(len(x), self.d)
 
     def _latent(self, z, name: str = "z") -> torch.Tensor:
         z = checks.tensor(z, name, min_len=0, dtype="float")
@@ -241,11 +244,21 @@ class VAE(nn.Module):
         flat = self._check(x)
         with checks.trusted():
             posterior = self.posterior(flat.reshape(len(flat), *self.shape))
-        log_w = [
-            self._log_weights(flat, posterior, min(chunk, k - start), generator)
-            for start in range(0, k, chunk)
-        ]
-        return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
+        # Rows per piece, so that the decoder's output for `chunk` samples of a piece
+        # stays near _IWAE_ELEMENTS numbers (a categorical decoder has `levels` per
+        # pixel: 2000 MNIST digits at once would need 100 GB for k = 64).
+        width = self.d * (self.levels if self.likelihood == "categorical" else 1)
+        rows = max(1, _IWAE_ELEMENTS // (min(chunk, k) * width))
+        mu, logvar = posterior
+        pieces = []
+        for lo in range(0, len(flat), rows):
+            part = (mu[lo : lo + rows], logvar[lo : lo + rows])
+            log_w = [
+                self._log_weights(flat[lo : lo + rows], part, min(chunk, k - start), generator)
+                for start in range(0, k, chunk)
+            ]
+            pieces.append(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k))
+        return torch.cat(pieces) if pieces else flat.new_zeros(0)
 
     def _log_weights(self, flat, posterior, m: int, generator) -> torch.Tensor:
         """``log p(x, z) - log q(z|x)`` for ``m`` samples ``z ~ q``, shape ``(m, B)``.

@@ -205,6 +205,8 @@ def test_iwae_bound_in_row_pieces_is_the_per_row_bound(monkeypatch):
     with torch.no_grad():
         pieces = model.iwae_bound(x, k=8, chunk=8, generator=torch.Generator().manual_seed(3))
         g = torch.Generator().manual_seed(3)
-        rows = torch.cat([model.iwae_bound(x[i : i + 1], k=8, chunk=8, generator=g) for i in range(7)])
+        rows = torch.cat(
+            [model.iwae_bound(x[i : i + 1], k=8, chunk=8, generator=g) for i in range(7)]
+        )
     assert pieces.shape == (7,) and torch.equal(pieces, rows)
     assert model.iwae_bound(x[:0], k=8).shape == (0,)

@@ -62,7 +62,7 @@ def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torc
     return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 / logvar.exp()).sum(-1)
 
 
-_IWAE_ELEMENTS = 2**25  # decoder outputs held at once by iwae_bound
+_IWAE_ELEMENTS = 2**25  # decoder outputs held at once by iwae_bound and complete
 
 
 class VAE(nn.Module):
@@ -244,11 +244,8 @@ class VAE(nn.Module):
         flat = self._check(x)
         with checks.trusted():
             posterior = self.posterior(flat.reshape(len(flat), *self.shape))
-        # Rows per piece, so that the decoder's output for `chunk` samples of a piece
-        # stays near _IWAE_ELEMENTS numbers (a categorical decoder has `levels` per
-        # pixel: 2000 MNIST digits at once would need 100 GB for k = 64).
-        width = self.d * (self.levels if self.likelihood == "categorical" else 1)
-        rows = max(1, _IWAE_ELEMENTS // (min(chunk, k) * width))
+        # 2000 MNIST digits at once with a 256-level decoder would need 100 GB at k = 64
+        rows = self._rows_per_piece(min(chunk, k))
         mu, logvar = posterior
         pieces = []
         for lo in range(0, len(flat), rows):
@@ -259,6 +256,13 @@ class VAE(nn.Module):
             ]
             pieces.append(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k))
         return torch.cat(pieces) if pieces else flat.new_zeros(0)
+
+    def _rows_per_piece(self, samples: int) -> int:
+        """Rows of a batch to score at once against ``samples`` latents, so that the
+        decoder's outputs (``levels`` per pixel for a categorical one) stay near
+        ``_IWAE_ELEMENTS`` numbers: the memory bound of ``iwae_bound`` and ``complete``."""
+        width = self.d * (self.levels if self.likelihood == "categorical" else 1)
+        return max(1, _IWAE_ELEMENTS // (samples * width))
 
     def _log_weights(self, flat, posterior, m: int, generator) -> torch.Tensor:
         """``log p(x, z) - log q(z|x)`` for ``m`` samples ``z ~ q``, shape ``(m, B)``.
@@ -310,7 +314,7 @@ class VAE(nn.Module):
         params = self._decoder_params(z).unsqueeze(1)  # (S, 1, d[, levels])
         means = self.decode(z).reshape(samples, -1)  # (S, d)
         filled = []
-        for chunk in flat.split(max(1, 2**22 // (samples * self.d))):
+        for chunk in flat.split(self._rows_per_piece(samples)):
             log_w = (self._position_log_probs(chunk, params) * known).sum(-1)  # (S, b)
             filled.append(torch.softmax(log_w, dim=0).T @ means)
         out = torch.where(known.bool(), flat, torch.cat(filled))

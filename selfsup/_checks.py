@@ -23,7 +23,6 @@ which is both a ``ValueError`` and a ``TypeError``.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import math
 import numbers
@@ -60,22 +59,31 @@ class InputTypeError(ValueError, TypeError):
     """An argument of the wrong type (also a ``TypeError``, as Python would raise)."""
 
 
-@contextlib.contextmanager
-def trusted() -> Iterator[None]:
+class trusted:  # noqa: N801 (used as a function: ``with checks.trusted():``)
     """Skip the checks that read values (finiteness, ranges) inside this block.
 
     For training loops, after the data have been checked once: the free checks
-    (types, shapes, dtypes) still run, none synchronises with a GPU.
+    (types, shapes, dtypes) still run, none synchronises with a GPU. While
+    ``torch.compile`` traces, it does nothing: no value check runs there
+    (:func:`values_checked`), and a context variable would break the graph.
     """
-    token = _check_values.set(False)
-    try:
-        yield
-    finally:
-        _check_values.reset(token)
+
+    def __enter__(self) -> None:
+        compiling = torch.compiler.is_compiling()
+        self._token = None if compiling else _check_values.set(False)
+
+    def __exit__(self, *exc) -> bool:
+        if self._token is not None:
+            _check_values.reset(self._token)
+        return False
 
 
 def values_checked() -> bool:
-    """Whether value checks run here (``False`` inside :func:`trusted`)."""
+    """Whether value checks run here: ``False`` inside :func:`trusted`, and while
+    ``torch.compile`` traces (a check that reads values would break the graph and wait
+    for the GPU)."""
+    if torch.compiler.is_compiling():
+        return False
     return _check_values.get()
 
 

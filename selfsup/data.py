@@ -545,7 +545,8 @@ class Augment(nn.Module):
             return runtime.rand(shape, generator, dev)
 
         angle = (2 * rand(b) - 1) * math.radians(self.rotate)
-        shift = (2 * rand(b, 2) - 1) * self.shift * 2 / torch.tensor([w, h], device=dev)
+        shift = (2 * rand(b, 2) - 1) * self.shift * 2
+        shift = torch.stack([shift[:, 0] / w, shift[:, 1] / h], 1)  # no tensor from the host
         cos, sin = torch.cos(angle), torch.sin(angle)
         theta = torch.stack(
             [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1

@@ -20,15 +20,31 @@ CUDA); ``.numpy()``, ``np.asarray`` and so matplotlib refuse them; ``.cpu()`` an
 results it gives on the CPU, only slower (every operation is checked in Python).
 
 ``SELFSUP_DEVICE=emulated`` makes :func:`selfsup.runtime.setup` turn it on for the
-rest of the process, with :func:`selfsup.runtime.device` returning the stand-in:
-``make test-full-smoke`` runs every chapter that way (``tests/test_full_profile.py``),
-and the conformance test (``tests/test_protocol.py``) runs every model on it.
+rest of the process, with :func:`selfsup.runtime.device` returning the stand-in.
+
+Two accelerators can be played (``kind``):
+
+- ``"cuda"`` (``SELFSUP_DEVICE=emulated``): the rules above;
+- ``"mps"`` (``SELFSUP_DEVICE=emulated-mps``): the same, and also what Apple's GPUs
+  refuse: a float64 (or complex128) tensor on the device raises, as MPS does. A
+  library that passes here runs on a student's MacBook.
+
+``make test-full-smoke`` runs every chapter on the MPS stand-in
+(``tests/test_full_profile.py``), and the conformance test (``tests/test_protocol.py``)
+runs every model on it.
+
+:func:`host_reads` counts, inside its block, every read of a device tensor by the host
+(``float(t)``, ``.item()``, ``.tolist()``, ``.cpu()``, ``nonzero``, a boolean-mask index,
+...): on a GPU each one waits for all the work queued before it
+(``tests/test_device_rules.py`` bounds them per training step and per ``sample`` call).
+
 It is a check of where tensors live, not a simulator of a GPU: kernels, memory and
 speed are the CPU's.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import traceback
@@ -45,8 +61,13 @@ DEVICE = torch.device("cpu", 1)
 _CPU = torch.device("cpu")
 _NAME = "the emulated accelerator (selfsup.devicecheck)"
 
+KINDS = ("cuda", "mps")
+
 # id(tensor) -> weak reference, for every tensor on the stand-in.
 _on_device: dict[int, weakref.ref] = {}
+# What the stand-in plays now ("cuda" or "mps"), and the open host_reads counters.
+_kind = "cuda"
+_read_counters: list[collections.Counter] = []
 
 
 def on_device(t) -> bool:
@@ -61,10 +82,80 @@ def _forget(key):
     return lambda _ref: _on_device.pop(key, None)
 
 
+_NO_MPS = (torch.float64, torch.complex128)
+
+
 def _tag(t):
     if isinstance(t, torch.Tensor) and not on_device(t):
+        if _kind == "mps" and t.dtype in _NO_MPS:
+            _violation(
+                TypeError(
+                    f"Cannot convert a MPS Tensor to {str(t.dtype).removeprefix('torch.')} "
+                    "dtype as the MPS framework doesn't support float64. Please use float32 "
+                    f"instead. (on {_NAME} playing Apple's MPS; compute in float32 on the "
+                    "device, or in float64 on the CPU)"
+                )
+            )
         _on_device[id(t)] = weakref.ref(t, _forget(id(t)))
     return t
+
+
+# Functions that bring a device tensor's values to the host (and so wait for the GPU).
+_READS = {
+    torch.Tensor.__float__, torch.Tensor.__int__, torch.Tensor.__bool__,
+    torch.Tensor.__index__, torch.Tensor.__format__, torch.Tensor.item, torch.Tensor.tolist,
+    torch.Tensor.cpu, torch.Tensor.numpy, torch.Tensor.__array__, torch.Tensor.nonzero,
+    torch.nonzero, torch.argwhere, torch.Tensor.argwhere, torch.masked_select,
+    torch.Tensor.masked_select, torch.unique, torch.Tensor.unique, torch.equal,
+    torch.Tensor.equal, torch.allclose, torch.Tensor.allclose,
+}  # fmt: skip
+
+
+def _count_read(func, args, kwargs) -> None:
+    """Count ``func`` in every open :func:`host_reads` when it reads a device tensor."""
+    first = args[0] if args else None
+    if func is torch.Tensor.to:
+        target = next((a for a in args[1:] if isinstance(a, (str, torch.device))), None)
+        target = kwargs.get("device", target)
+        reads = on_device(first) and target is not None and not _is_target(target) and (
+            torch.device(target).type == "cpu"
+        )
+    elif func is torch.Tensor.__getitem__:  # a boolean mask: its size is read on the host
+        index = args[1] if len(args) > 1 else None
+        index = index if isinstance(index, tuple) else (index,)
+        reads = on_device(first) and any(
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool and i.dim() > 0 for i in index
+        )
+    elif func in _READS:
+        flat, _ = tree_flatten((args, kwargs))
+        reads = any(on_device(t) for t in flat)
+        if func is torch.Tensor.__format__ or func is torch.Tensor.__index__:
+            reads = reads and first.numel() == 1
+    else:
+        return
+    if reads:
+        name = getattr(func, "__name__", str(func))
+        for counter in _read_counters:
+            counter[name] += 1
+
+
+@contextlib.contextmanager
+def host_reads():
+    """Count the host's reads of stand-in tensors inside the block (module doc).
+
+    Yields a :class:`collections.Counter` of the reading functions' names; its
+    ``total()`` is the number of reads. Use it inside :func:`emulate`::
+
+        with devicecheck.emulate() as device, devicecheck.host_reads() as reads:
+            ...
+        assert reads.total() <= steps
+    """
+    counter = collections.Counter()
+    _read_counters.append(counter)
+    try:
+        yield counter
+    finally:
+        _read_counters.remove(counter)
 
 
 def _is_target(device) -> bool:
@@ -119,6 +210,8 @@ def _violation(error: Exception) -> None:
 class _Emulator(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = dict(kwargs or {})
+        if _read_counters:
+            _count_read(func, args, kwargs)
         if func in _GETTERS:
             return DEVICE if on_device(args[0]) else func(*args, **kwargs)
         if func in _NUMPY and on_device(args[0]):
@@ -238,16 +331,22 @@ def _deepcopy_parameter(param, memo):
 class _Switch:
     """The mode plus the ``Module.to`` / ``Module.cpu`` patch, entered and left together."""
 
-    def __init__(self):
-        self.mode = _Emulator()
+    def __init__(self, kind: str = "cuda"):
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        self.mode, self.kind = _Emulator(), kind
 
     def __enter__(self):
+        global _kind
+        self.outer, _kind = _kind, self.kind
         torch.nn.Module.to, torch.nn.Module.cpu = _to, _cpu
         torch.nn.Parameter.__deepcopy__ = _deepcopy_parameter
         self.mode.__enter__()
         return DEVICE
 
     def __exit__(self, *exc):
+        global _kind
+        _kind = self.outer
         self.mode.__exit__(*exc)
         torch.nn.Module.to, torch.nn.Module.cpu = _module_to, _module_cpu
         torch.nn.Parameter.__deepcopy__ = _parameter_deepcopy
@@ -260,21 +359,30 @@ _active: _Switch | None = None
 
 
 @contextlib.contextmanager
-def emulate():
-    """Inside the block, :data:`DEVICE` is a stand-in accelerator (module doc)."""
-    with _Switch() as device:
+def emulate(kind: str = "cuda"):
+    """Inside the block, :data:`DEVICE` is a stand-in accelerator of ``kind`` (``"cuda"``
+    or ``"mps"``, which also refuses float64; module doc)."""
+    with _Switch(kind) as device:
         yield device
 
 
-def enable() -> torch.device:
-    """Turn the stand-in on for the rest of the process (``SELFSUP_DEVICE=emulated``)."""
+def enable(kind: str = "cuda") -> torch.device:
+    """Turn the stand-in on for the rest of the process (``SELFSUP_DEVICE=emulated`` or
+    ``emulated-mps``)."""
     global _active
     if _active is None:
-        _active = _Switch()
+        _active = _Switch(kind)
         _active.__enter__()
+    elif _active.kind != kind:
+        raise RuntimeError(f"the stand-in already plays {_active.kind!r} in this process")
     return DEVICE
 
 
 def enabled() -> bool:
     """Whether :func:`enable` turned the stand-in on in this process."""
     return _active is not None
+
+
+def kind() -> str | None:
+    """What :func:`enable` made the stand-in play (``"cuda"``, ``"mps"``), or ``None``."""
+    return None if _active is None else _active.kind

@@ -63,7 +63,7 @@ def _nll(values, name: str) -> torch.Tensor:
     """Negative log-likelihoods as a non-empty float64 tensor: ``+inf`` (a model that
     gives an example probability 0) is a valid answer, NaN and ``-inf`` are not."""
     nll = checks.tensor(values, name, min_len=0, finite=False, dtype="float")
-    nll = nll.detach().to(torch.float64).reshape(-1)
+    nll = nll.detach().cpu().to(torch.float64).reshape(-1)  # on the host (MPS has no float64)
     if nll.numel() == 0:
         raise ValueError(f"{name} is empty: pass one negative log-likelihood per example")
     if torch.isnan(nll).any() or (nll == -math.inf).any():

@@ -8,10 +8,11 @@ A chapter's second cell is ::
 
 The *profile* decides how much compute a chapter spends:
 
-- ``"quick"``: the default without CUDA. Every chapter runs in under a minute on a
-  2-core CPU (small data, small models, short training).
-- ``"full"``: the default with CUDA, or ``SELFSUP_PROFILE=full``. Bigger data
-  (MNIST where a chapter uses images), bigger models, better numbers.
+- ``"quick"``: the default on every device. Every chapter runs in under a minute on
+  a 2-core CPU (small data, small models, short training).
+- ``"full"``: ``SELFSUP_PROFILE=full``, for a reader with a GPU. Bigger data (MNIST
+  where a chapter uses images), bigger models, better numbers. It is opt-in until a
+  whole run of the book on a GPU has verified its claims and timed it.
 
 ``SELFSUP_SMOKE=1`` with the full profile is a check of the full profile's *code
 paths* on a CPU: the full profile's data (MNIST, 28x28, cut to
@@ -62,15 +63,16 @@ DEVICE_ENV = "SELFSUP_DEVICE"
 def device() -> torch.device:
     """The best available device: CUDA, then Apple's MPS, then the CPU.
 
-    ``SELFSUP_DEVICE`` chooses instead: ``cpu``, ``cuda``, ``mps``, or ``emulated``, a
-    stand-in accelerator on the CPU that raises where a GPU would
-    (:mod:`selfsup.devicecheck`; ``make test-full-smoke`` runs the chapters on it).
+    ``SELFSUP_DEVICE`` chooses instead: ``cpu``, ``cuda``, ``mps``, ``emulated``, a
+    stand-in accelerator on the CPU that raises where a GPU would, or ``emulated-mps``,
+    which also refuses float64 as Apple's GPUs do (:mod:`selfsup.devicecheck`;
+    ``make test-full-smoke`` runs the chapters on it).
     """
     raw = os.environ.get(DEVICE_ENV, "").strip().lower()
-    if raw == "emulated":
+    if raw in ("emulated", "emulated-mps"):
         from selfsup import devicecheck
 
-        return devicecheck.enable()
+        return devicecheck.enable("mps" if raw == "emulated-mps" else "cuda")
     if raw:
         from selfsup import _checks
 
@@ -144,12 +146,13 @@ def manual_seed(stream: int = 0) -> int:
 def profile() -> str:
     """The compute profile: ``"quick"`` or ``"full"``.
 
-    ``SELFSUP_PROFILE`` decides when it is set; otherwise ``"full"`` with CUDA and
-    ``"quick"`` without. Any other value of the variable is an error.
+    ``SELFSUP_PROFILE`` decides when it is set; otherwise ``"quick"`` on every device,
+    since the full profile has not yet been verified on a GPU (``SELFSUP_PROFILE=full``
+    opts in). Any other value of the variable is an error.
     """
     value = os.environ.get(PROFILE_ENV, "").strip().lower()
     if not value:
-        return "full" if torch.cuda.is_available() else "quick"
+        return "quick"
     if value not in PROFILES:
         raise ValueError(
             f"{PROFILE_ENV}={os.environ[PROFILE_ENV]!r} is not a profile; "
@@ -286,15 +289,24 @@ class Runtime:
         from selfsup import devicecheck
 
         if devicecheck.enabled() and self.device == devicecheck.DEVICE:
+            if devicecheck.kind() == "mps":
+                return "emulated-mps (a CPU stand-in for Apple's GPU)"
             return "emulated (a CPU stand-in for an accelerator)"
         return self.device.type
 
     def __str__(self) -> str:
-        return (
+        line = (
             f"selfsup runtime: device={self._device_name()}, profile={self.profile}"
             f"{' (smoke check: quick models on a subset)' if self.smoke else ''}, "
             f"seed={self.seed}, torch threads={self.threads}"
         )
+        if self.profile == "quick":
+            line += (
+                "\n(the quick profile: under a minute a chapter on a laptop CPU. "
+                f"{PROFILE_ENV}=full before the import opts in to MNIST and bigger models, "
+                "for a GPU; its run time on a GPU has not been measured yet)"
+            )
+        return line
 
 
 def setup(seed: int = 0, *, quiet: bool = False) -> Runtime:
@@ -329,6 +341,23 @@ def draw_device(generator: torch.Generator | None, device=None):
     CPU generator gives the same numbers whatever the model's device), else ``device``.
     Draw there, then move the result to the model's device."""
     return generator.device if generator is not None else device
+
+
+def step_generator(generator: torch.Generator, device) -> torch.Generator:
+    """The generator of a training loop's per-step draws (noise, batch indices).
+
+    On a device of ``generator``'s own type (the CPU, and the CPU's stand-in
+    accelerator) it is ``generator`` itself, so CPU runs keep their numbers. On an
+    accelerator it is a generator there, seeded once from ``generator``: a step then
+    draws on the device and copies nothing from the host (a copy waits for the GPU).
+    Runs on one GPU are reproducible; they differ from the CPU's, as training on a GPU
+    does anyway.
+    """
+    device = torch.device(device)
+    if device.type == generator.device.type:
+        return generator
+    seed = int(torch.randint(2**62, (), generator=generator, device=generator.device))
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def _draw(fn, shape, generator, device, **kw) -> torch.Tensor:

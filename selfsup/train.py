@@ -109,12 +109,23 @@ def iterate_batches(
     batch_size = checks.integer(batch_size, "batch_size")
     min_size = checks.integer(min_size, "min_size")
     n = len(tensors[0])
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    if shuffle:
+        # Drawn on the generator's device (the CPU's numbers on every device) and moved
+        # to the data once per epoch: a CPU index into data on a GPU is copied there at
+        # every step, and the copy waits for the GPU.
+        order = torch.randperm(n, generator=generator, device=runtime.draw_device(generator))
+        order = order.to(tensors[0].device)
     for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        if len(idx) < min_size:
+        stop = min(start + batch_size, n)
+        if stop - start < min_size:
             break
-        batch = tuple(t[idx].to(device) if device is not None else t[idx] for t in tensors)
+        if shuffle:
+            idx = order[start:stop]
+            batch = tuple(t[idx] for t in tensors)
+        else:
+            batch = tuple(t[start:stop] for t in tensors)
+        if device is not None:
+            batch = tuple(t.to(device) for t in batch)
         yield batch[0] if len(batch) == 1 else batch
 
 
@@ -288,14 +299,18 @@ class _Run:
 
 @torch.no_grad()
 def _evaluate(model: nn.Module, source: _Source, guard: _GuardedSteps, epoch: int) -> float:
-    total, count = torch.zeros((), device=guard.device, dtype=torch.float64), 0
+    sizes = []
     with runtime.eval_mode(model):
         for batch in source.batches(shuffle=False):
-            size = _size(batch)
-            loss = guard.check(model.loss(batch), f"on validation data in epoch {epoch}")
-            total, count = total + loss.double() * size, count + size
-    guard.flush()
-    return float(total) / count
+            sizes.append(_size(batch))
+            guard.check(model.loss(batch), f"on validation data in epoch {epoch}")
+    return _mean(guard.flush(), sizes)
+
+
+def _mean(values: list[float], sizes: list[int]) -> float:
+    """The mean loss per example of an epoch, from its batches' mean losses, summed on
+    the host in double precision (Apple's GPUs have no float64; one read per epoch)."""
+    return math.fsum(v * n for v, n in zip(values, sizes, strict=True)) / sum(sizes)
 
 
 def fit(
@@ -411,22 +426,20 @@ def fit(
     try:
         for epoch in range(epochs):
             model.train()
-            total, count = torch.zeros((), device=device, dtype=torch.float64), 0
+            sizes = []
             for step, batch in enumerate(sources["train"].batches(shuffle=True)):
                 # The first step checks the batch's values in the model's own checks;
                 # after that only the free checks run (no GPU synchronisation).
                 with contextlib.nullcontext() if epoch == step == 0 else checks.trusted():
                     loss = model.loss(batch)
-                value = guard.check(loss, f"in epoch {epoch}, step {step}", [optimizer])
+                guard.check(loss, f"in epoch {epoch}, step {step}", [optimizer])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
-                size = _size(batch)
-                total, count = total + value.double() * size, count + size
-            guard.flush()
-            history.train_loss.append(float(total) / count)
+                sizes.append(_size(batch))
+            history.train_loss.append(_mean(guard.flush(), sizes))
             if "val" in sources:
                 history.val_loss.append(_evaluate(model, sources["val"], guard, epoch))
                 if history.val_loss[-1] < best_val:

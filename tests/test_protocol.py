@@ -3,9 +3,10 @@
 
 A new model passes it or does not ship. It runs on the quick profile's digits and on
 random 28x28 images, on CUDA when present and otherwise on the CPU's stand-in for an
-accelerator (:mod:`selfsup.devicecheck`, which raises where a GPU would: a CPU tensor
-meeting the model's, ``.numpy()`` of an output). ``SELFSUP_TEST_DEVICE`` picks one
-(``cuda``, ``cpu``, ``emulated``). It checks: ``loss`` is a finite scalar that
+accelerator playing Apple's GPU (:mod:`selfsup.devicecheck`, which raises where a GPU
+would: a CPU tensor meeting the model's, ``.numpy()`` of an output, a float64 tensor on
+the device). ``SELFSUP_TEST_DEVICE`` picks one (``cuda``, ``mps``, ``cpu``, ``emulated``,
+``emulated-mps``). It checks: ``loss`` is a finite scalar that
 backpropagates; ``log_prob`` is finite per example; ``sample`` has the data's shape
 and dtype, is fixed by a generator (a CPU generator also for a model on the GPU) and
 gives an empty batch for ``n = 0``; ``encode``/``embed``/``complete`` return tensors
@@ -27,22 +28,25 @@ from selfsup.models import baselines
 from selfsup.train import fit
 
 
-def _device() -> torch.device:
+def _device() -> tuple[torch.device, str | None]:
+    """The device of the suite, and what the stand-in plays (None on a real device)."""
     chosen = os.environ.get("SELFSUP_TEST_DEVICE", "").strip().lower()
-    if chosen == "emulated" or (not chosen and not torch.cuda.is_available()):
-        return devicecheck.DEVICE
-    return torch.device(chosen or "cuda")
+    if not chosen and not torch.cuda.is_available():
+        chosen = "emulated-mps"  # the stricter stand-in: CUDA's rules and MPS's dtypes
+    if chosen in ("emulated", "emulated-mps"):
+        return devicecheck.DEVICE, "mps" if chosen == "emulated-mps" else "cuda"
+    return torch.device(chosen or "cuda"), None
 
 
-DEVICE = _device()
-EMULATED = DEVICE == devicecheck.DEVICE
+DEVICE, PLAYS = _device()
+EMULATED = PLAYS is not None
 
 
 @pytest.fixture(autouse=True)
 def _accelerator():
     """The stand-in accelerator around each test when there is no real one."""
     if EMULATED:
-        with devicecheck.emulate():
+        with devicecheck.emulate(PLAYS):
             yield
     else:
         yield

@@ -12,12 +12,18 @@ from selfsup import runtime
 from selfsup.notebook import glue
 
 
-def test_profile_defaults_to_cuda_availability(monkeypatch):
+def test_profile_defaults_to_quick_on_every_device(monkeypatch):
+    """The full profile is opt-in until a GPU run has verified it: CUDA does not choose it."""
     monkeypatch.delenv("SELFSUP_PROFILE", raising=False)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert runtime.profile() == "quick"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert runtime.profile() == "full"
+    for cuda in (False, True):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        assert runtime.profile() == "quick"
+
+
+def test_the_first_line_says_how_to_opt_in(monkeypatch):
+    monkeypatch.delenv("SELFSUP_PROFILE", raising=False)
+    line = str(runtime.setup(seed=0, quiet=True))
+    assert "profile=quick" in line and "SELFSUP_PROFILE=full" in line
 
 
 @pytest.mark.parametrize(

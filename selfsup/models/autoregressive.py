@@ -109,14 +109,13 @@ class AutoregressiveModel(nn.Module):
         mask = self._mask(known_mask)
         if len(flat) == 0:
             return flat.reshape(0, *self.shape)
-        where = runtime.draw_device(generator, flat.device)
+        known = mask.tolist()  # two reads of the device per call, none per position
+        todo = [pos for pos in self.order.tolist() if not known[pos]]
+        noise = _CategoricalNoise(len(flat), self.levels, len(todo), generator, flat.device)
         with runtime.eval_mode(self):
-            for pos in self.order.tolist():
-                if mask[pos]:
-                    continue
-                probs = torch.softmax(self.logits(flat)[:, pos], -1).to(where)
-                draw = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-                flat[:, pos] = draw.to(flat.device)
+            for i, pos in enumerate(todo):
+                probs = torch.softmax(self.logits(flat)[:, pos], -1)
+                flat[:, pos] = (probs / noise.next(i)).argmax(-1)
         return flat.reshape(len(flat), *self.shape)
 
     @torch.no_grad()
@@ -126,6 +125,36 @@ class AutoregressiveModel(nn.Module):
         n = checks.sample_count(n)
         start = torch.zeros((n, *self.shape), dtype=torch.long, device=self.order.device)
         return self.inpaint(start, torch.zeros(self.shape, dtype=torch.bool), generator=generator)
+
+
+class _CategoricalNoise:
+    """The random numbers of ``steps`` categorical draws of ``n`` values each, made in a
+    few large pieces on the generator's device and moved to ``device`` once a piece.
+
+    A draw is ``argmax(probs / q)`` with ``q ~ Exp(1)``: the exponential race, which is
+    how ``torch.multinomial`` draws one sample, so a CPU generator gives the same
+    samples as ``multinomial`` did, draw for draw. But nothing is read back per
+    position: ``multinomial`` checks its input on the host and, with a CPU generator,
+    needs the probabilities on the CPU.
+    """
+
+    PIECE = 1 << 24  # numbers per piece (64 MB of float32)
+
+    def __init__(self, n: int, levels: int, steps: int, generator, device):
+        self.shape, self.steps = (n, levels), steps
+        self.per = max(1, self.PIECE // max(1, n * levels))
+        self.generator, self.device = generator, device
+        self.where = runtime.draw_device(generator, device)
+        self.piece, self.start = None, 0
+
+    def next(self, i: int) -> torch.Tensor:
+        """The ``(n, levels)`` numbers of draw ``i`` (called with ``i = 0, 1, ...``)."""
+        if self.piece is None or i >= self.start + len(self.piece):
+            self.start = i
+            size = (min(self.per, self.steps - i), *self.shape)
+            q = torch.empty(size, device=self.where).exponential_(generator=self.generator)
+            self.piece = q.to(self.device)
+        return self.piece[i - self.start]
 
 
 class _MaskedLinear(nn.Linear):
@@ -215,15 +244,19 @@ class MADE(AutoregressiveModel):
                 torch.randint(0, max(self.d - 1, 1), (int(h),), generator=g) for h in hidden
             ]
             masks.append((order, made_masks(rank, hidden_degrees, levels)))
-        self._masks = masks
+        # Every ordering's masks as buffers, so that they move with the model: switching
+        # ordering at each batch copies on the device, never from the host.
+        self.register_buffer("_orders", torch.stack([o for o, _ in masks]), persistent=False)
+        for i in range(len(self.layers)):
+            stack = torch.stack([m[i] for _, m in masks])
+            self.register_buffer(f"_masks{i}", stack, persistent=False)
         self.orderings, self._current = orderings, 0
         self._use(0)
 
     def _use(self, k: int) -> None:
-        order, layer_masks = self._masks[k]
-        self.order.copy_(order)
-        for layer, mask in zip(self.layers, layer_masks, strict=True):
-            layer.mask.copy_(mask)
+        self.order.copy_(self._orders[k])
+        for i, layer in enumerate(self.layers):
+            layer.mask.copy_(getattr(self, f"_masks{i}")[k])
         self._current = k
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:

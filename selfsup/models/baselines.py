@@ -425,10 +425,11 @@ class ClassConditional:
             x = checks.tensor(x, "x")
         if len(x) != len(y):
             raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
-        self.classes = torch.unique(y)
+        self.classes = torch.unique(y.cpu())
         if len(self.classes) < 2:
             raise ValueError("y must contain at least two classes")
-        self.log_pi = torch.log(torch.stack([(y == c).double().mean() for c in self.classes]))
+        # The class weights in double precision on the host (MPS has no float64).
+        self.log_pi = torch.log(torch.stack([(y.cpu() == c).double().mean() for c in self.classes]))
         self.models = [self.make_model(x[y == c]) for c in self.classes]
         for k, model in enumerate(self.models):
             if not (
@@ -452,7 +453,7 @@ class ClassConditional:
         """
         self._check_fitted()
         parts = torch.stack(
-            [lp + m.log_prob(x, **kwargs).double().cpu()
+            [lp + m.log_prob(x, **kwargs).cpu().double()
              for lp, m in zip(self.log_pi, self.models, strict=True)]
         )  # fmt: skip
         return torch.logsumexp(parts, 0)

@@ -172,6 +172,7 @@ class ActNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(d))
         self.log_scale = nn.Parameter(torch.zeros(d))
         self.register_buffer("initialized", torch.tensor(False))
+        self._ready = False
 
     @torch.no_grad()
     def _initialize(self, x: torch.Tensor) -> None:
@@ -197,8 +198,12 @@ class ActNorm(nn.Module):
 
     def forward(self, x):
         x = _check(x, len(self.bias))
-        if not self.initialized and self.training and len(x):
-            self._initialize(x)
+        # A Python flag, so that a training step reads nothing from the device; the
+        # buffer (saved with the weights) is read once, at the first training step.
+        if not self._ready and self.training and len(x):
+            if not self.initialized:
+                self._initialize(x)
+            self._ready = True
         return (x + self.bias) * self.log_scale.exp(), self.log_scale.sum().expand(len(x))
 
     def inverse(self, y):

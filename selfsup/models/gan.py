@@ -277,8 +277,9 @@ def train_gan(
     device: torch.device | str | None = None,
     stay_on_device: bool = True,
 ) -> GANHistory:
-    """Alternating best-response training: ``d_steps`` discriminator updates, then one
-    generator update, ``steps`` times.
+    """Alternating gradient training: ``d_steps`` Adam steps of the discriminator
+    (towards its best response to the current generator, not to it), then one Adam step
+    of the generator against that discriminator, ``steps`` times.
 
     The same machinery as :func:`selfsup.train.fit`: training runs on ``device``
     (default :func:`selfsup.runtime.device`), and the GAN stays there unless
@@ -313,11 +314,12 @@ def train_gan(
             f"data must have at least batch_size={batch_size} examples, got {len(data)}; "
             "pass a smaller batch_size"
         )
-    # Draws on the CPU, moved to the device (the same numbers on every device); the
-    # default seed follows runtime.setup.
+    # The default seed follows runtime.setup; on an accelerator the steps draw there,
+    # from a generator seeded by this one (runtime.step_generator).
     g = torch.Generator().manual_seed(runtime.derived_seed() if seed is None else seed)
     run = _Run(gan, device, steps, "GAN", "step", progress, stay_on_device)
     device = run.device
+    g = runtime.step_generator(g, device)
     data = data.to(device)  # on the device once
     opt_g = _fused(torch.optim.Adam, gan.generator.parameters(), lr=lr_g, betas=betas)
     opt_d = _fused(torch.optim.Adam, gan.discriminator.parameters(), lr=lr_d, betas=betas)
@@ -338,7 +340,8 @@ def train_gan(
     try:
         for step in range(steps):
             for _ in range(d_steps):
-                idx = torch.randint(len(data), (batch_size,), generator=g).to(device)
+                idx = torch.randint(len(data), (batch_size,), generator=g, device=g.device)
+                idx = idx.to(device)
                 real = data[idx]
                 with checks.trusted():  # the data were checked once, above
                     fake = gan.generator(noise()).detach()

@@ -106,20 +106,24 @@ class VectorQuantizer(nn.Module):
                 "usage statistics; pass at least one vector"
             )
         flat = z_e.reshape(-1, self.dim)
-        with checks.trusted():
-            indices = self.nearest(flat)
+        # The nearest code in float32 whatever the autocast: in bfloat16 the distances'
+        # round-off reorders near codes.
+        with checks.trusted(), torch.autocast(flat.device.type, enabled=False):
+            indices = self.nearest(flat.float())
         codes = self.codebook[indices]
         commitment = F.mse_loss(flat, codes.detach())
         codebook_loss = flat.new_zeros(()) if self.ema else F.mse_loss(codes, flat.detach())
-        # Counts by bincount, not a (N, K) one-hot matrix: K times less memory traffic.
-        counts = torch.bincount(indices, minlength=self.num_codes).to(flat.dtype)
+        # Counts by index_add, not a (N, K) one-hot matrix: K times less memory traffic;
+        # in float32 (exact to 2**24) and of a fixed size, which torch.compile can trace.
+        ones = torch.ones(len(indices), device=indices.device)
+        counts = torch.zeros(self.num_codes, device=indices.device).index_add_(0, indices, ones)
         frequency = counts / len(flat)
         perplexity = torch.exp(-(frequency * torch.log(frequency + 1e-10)).sum())
         if self.training:
             with torch.no_grad():
                 self.usage.mul_(self.decay).add_((1 - self.decay) * frequency)
-                if self.ema:
-                    self._ema_update(flat.detach(), indices, counts)
+                if self.ema:  # the running sums keep the codebook's dtype
+                    self._ema_update(flat.detach().to(self.ema_sum.dtype), indices, counts)
                 if self.restart_dead:
                     self._restart(flat.detach())
         quantized = flat + (codes - flat).detach()  # straight-through
@@ -141,6 +145,9 @@ class VectorQuantizer(nn.Module):
         self.codebook.copy_(self.ema_sum / smoothed[:, None])
 
     def _restart(self, flat: torch.Tensor) -> None:
+        if flat.device != torch.device("cpu"):
+            self._restart_on_device(flat)
+            return
         dead = torch.nonzero(self.usage < self.dead_threshold / self.num_codes).squeeze(1)
         if len(dead) == 0:
             return
@@ -150,6 +157,17 @@ class VectorQuantizer(nn.Module):
         if self.ema:
             self.ema_sum[dead] = picks
             self.ema_count[dead] = 1.0
+
+    def _restart_on_device(self, flat: torch.Tensor) -> None:
+        """:meth:`_restart` with no read of the device (``nonzero`` waits for a GPU): a
+        pick for every code, kept where the code is dead."""
+        dead = self.usage < self.dead_threshold / self.num_codes
+        picks = flat[torch.randint(len(flat), (self.num_codes,), device=flat.device)]
+        self.codebook.data.copy_(torch.where(dead[:, None], picks, self.codebook.data))
+        self.usage.copy_(torch.where(dead, 1.0 / self.num_codes, self.usage))
+        if self.ema:
+            self.ema_sum.copy_(torch.where(dead[:, None], picks, self.ema_sum))
+            self.ema_count.copy_(torch.where(dead, 1.0, self.ema_count))
 
     def dead_codes(self) -> int:
         """How many codes have (EMA) usage below ``dead_threshold / K``."""

@@ -390,33 +390,116 @@ def bench_ot(smoke: bool, rounds: int):
 
 
 def bench_nt_xent(smoke: bool, rounds: int):
-    """NT-Xent against a brute-force loop over the 2N anchors."""
+    """NT-Xent against pytorch-metric-learning's ``NTXentLoss`` (the two views of an
+    example share a label), forward and backward."""
+    from pytorch_metric_learning.losses import NTXentLoss
+
     from selfsup.models.contrastive import nt_xent
 
     rows = []
+    peer_loss = NTXentLoss(temperature=0.5)
     for n in [16] if smoke else [256, 1024]:
         g = torch.Generator().manual_seed(n)
         z1, z2 = torch.randn(n, 128, generator=g), torch.randn(n, 128, generator=g)
+        labels = torch.arange(n).repeat(2)
 
-        def brute(z1=z1, z2=z2, n=n, t=0.5):
-            z = torch.nn.functional.normalize(torch.cat([z1, z2]), dim=-1)
-            total = 0.0
-            for i in range(2 * n):
-                sims = z @ z[i] / t
-                others = torch.cat([sims[:i], sims[i + 1 :]])
-                total -= float(sims[(i + n) % (2 * n)] - torch.logsumexp(others, 0))
-            return total / (2 * n)
+        def ours(z1=z1, z2=z2):
+            a, b = z1.clone().requires_grad_(), z2.clone().requires_grad_()
+            loss = nt_xent(a, b, 0.5)
+            loss.backward()
+            return float(loss.detach())
+
+        def peer(z1=z1, z2=z2, labels=labels):
+            z = torch.cat([z1, z2]).requires_grad_()
+            loss = peer_loss(z, labels)
+            loss.backward()
+            return float(loss.detach())
 
         rows.append(
-            compare(
-                f"NT-Xent, N = {n}, d = 128",
-                lambda z1=z1, z2=z2: float(nt_xent(z1, z2, 0.5)),
-                brute,
-                lambda a, b: close(a, b, 1e-5),
-                rounds,
-                "brute-force loop",
-            )  # fmt: skip
+            compare(f"NT-Xent, N = {n}, d = 128, forward + backward", ours, peer,
+                    lambda a, b: close(a, b, 1e-5), rounds, "pytorch-metric-learning")  # fmt: skip
         )
+    return rows
+
+
+def bench_before_after(smoke: bool, rounds: int):
+    """The library against its own earlier code paths, kept here as the reference: the
+    flow's invertible linear layer (factors applied to x, against building the dense
+    W = P L U at every pass), autoregressive sampling (noise drawn once a call, against
+    torch.multinomial and a read of the device at every pixel) and the memorisation
+    check (distances in blocks of rows, against the full n x m matrix)."""
+    import numpy as np
+
+    from selfsup.models.autoregressive import PixelCNN
+    from selfsup.models.flows import InvertibleLinear
+
+    rows = []
+    # The flow's linear layer, forward and backward, at the 8x8 digits and at MNIST's 28x28.
+    for d, b in [(64, 16)] if smoke else [(64, 128), (784, 128)]:
+        layer = InvertibleLinear(d, seed=1)
+        x = torch.randn(b, d, generator=torch.Generator().manual_seed(d))
+
+        def after(layer=layer, x=x):
+            layer.zero_grad(set_to_none=True)
+            y, _ = layer(x)
+            y.square().sum().backward()
+            return y.detach()
+
+        def before(layer=layer, x=x):
+            layer.zero_grad(set_to_none=True)
+            y = x @ layer.weight().T
+            y.square().sum().backward()
+            return y.detach()
+
+        rows.append(compare(
+            f"flow's linear layer, d = {d}, B = {b}, step", after, before,
+            lambda a, b: close((a - b).abs().max(), 0, 0, 1e-3 * float(b.abs().max())),
+            rounds, "before: dense W each pass"))  # fmt: skip
+
+    # Autoregressive sampling: the same samples, without a device read per pixel.
+    for shape, levels, n in [((4, 4), 3, 4)] if smoke else [((8, 8), 17, 64), ((28, 28), 2, 16)]:
+        torch.manual_seed(0)
+        model = PixelCNN(shape, levels, channels=32, layers=3).eval()
+
+        def after_sample(model=model, n=n):
+            return model.sample(n, generator=torch.Generator().manual_seed(0))
+
+        @torch.no_grad()
+        def before_sample(model=model, n=n, shape=shape):
+            g = torch.Generator().manual_seed(0)
+            flat = torch.zeros(n, model.d, dtype=torch.long)
+            mask = torch.zeros(model.d, dtype=torch.bool)
+            for pos in model.order.tolist():
+                if mask[pos]:
+                    continue
+                probs = torch.softmax(model.logits(flat)[:, pos], -1)
+                flat[:, pos] = torch.multinomial(probs, 1, generator=g).squeeze(1)
+            return flat.reshape(n, *shape)
+
+        rows.append(compare(
+            f"PixelCNN samples, {shape[0]}x{shape[1]}, {levels} levels, n = {n}",
+            after_sample, before_sample,
+            lambda a, b: (bool(torch.equal(a, b)), "identical samples" if torch.equal(a, b)
+                          else "samples differ"),
+            rounds, "before: multinomial per pixel"))  # fmt: skip
+
+    # Memorisation: the peak memory of the distances.
+    n = 300 if smoke else 10_000
+    rng = np.random.default_rng(0)
+    samples, train, test = (rng.random((n, 64)) for _ in range(3))
+
+    def before_memorisation():
+        def nearest(a, b):
+            sq = (a**2).sum(1)[:, None] + (b**2).sum(1)[None] - 2 * a @ b.T
+            return np.sqrt(np.maximum(sq, 0)).min(1)
+
+        ds, dt = nearest(samples, train), nearest(test, train)
+        return float(np.median(ds)), float(np.median(dt))
+
+    rows.append(compare(
+        f"memorisation, {n} x {n} x 64", lambda: M.memorisation(samples, train, test)[:2],
+        before_memorisation, lambda a, b: close(a[0], b[0], 1e-9), max(1, rounds // 3),
+        "before: the full n x m matrix", note="compare the peak memory"))  # fmt: skip
     return rows
 
 
@@ -543,6 +626,7 @@ def main(argv=None) -> int:
     rows += bench_fid(args.smoke, rounds)
     rows += bench_ot(args.smoke, rounds)
     rows += bench_nt_xent(args.smoke, rounds)
+    rows += bench_before_after(args.smoke, rounds)
     results = {"machine": machine(), "smoke": args.smoke, "comparisons": rows}
     if not args.no_book:
         results["book"] = bench_book(args.smoke)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextvars
 import math
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

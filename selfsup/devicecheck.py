@@ -117,8 +117,11 @@ def _count_read(func, args, kwargs) -> None:
     if func is torch.Tensor.to:
         target = next((a for a in args[1:] if isinstance(a, (str, torch.device))), None)
         target = kwargs.get("device", target)
-        reads = on_device(first) and target is not None and not _is_target(target) and (
-            torch.device(target).type == "cpu"
+        reads = (
+            on_device(first)
+            and target is not None
+            and not _is_target(target)
+            and (torch.device(target).type == "cpu")
         )
     elif func is torch.Tensor.__getitem__:  # a boolean mask: its size is read on the host
         index = args[1] if len(args) > 1 else None

@@ -125,8 +125,13 @@ def test_the_counters_can_fail():
             y.cpu()
             float(y[0])
         assert reads.total() == 5, dict(reads)
-        for make in (lambda: x.double(), lambda: torch.zeros(2, dtype=torch.float64, device=device),
-                     lambda: x.to(device, torch.float64), lambda: x.sum().item() + x.to(float)):  # fmt: skip
+        makers = (
+            lambda: x.double(),
+            lambda: torch.zeros(2, dtype=torch.float64, device=device),
+            lambda: x.to(device, torch.float64),
+            lambda: x.to(float),
+        )
+        for make in makers:
             with pytest.raises(TypeError, match="MPS.*float64"):
                 make()
         assert torch.zeros(2, dtype=torch.float64).dtype == torch.float64  # the CPU has it

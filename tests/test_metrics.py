@@ -12,6 +12,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from selfsup import metrics
 from selfsup import metrics as M
 
 
@@ -134,3 +135,29 @@ def test_bad_input():
         M.classification_accuracy_score(np.zeros((4, 2)), [1, 1, 1, 1], np.zeros((2, 2)), [0, 1])
     with pytest.raises(ValueError, match="must be >= 0"):
         M.perplexity([-1.0])
+
+
+def test_nearest_neighbour_metrics_in_blocks_match_brute_force(monkeypatch):
+    """memorisation and precision_recall compute distances in blocks of rows (bounded
+    memory); with blocks of a few rows they agree with scipy's full distance matrix."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(0)
+    real, fake, train = (
+        rng.normal(size=(40, 5)),
+        rng.normal(size=(30, 5)) + 0.3,
+        rng.normal(size=(50, 5)),
+    )
+    k = 3
+    d_rr, d_ff, d_fr = cdist(real, real), cdist(fake, fake), cdist(fake, real)
+    r_real, r_fake = np.sort(d_rr, 1)[:, k], np.sort(d_ff, 1)[:, k]
+    precision = (d_fr <= r_real[None]).any(1).mean()
+    recall = (d_fr.T <= r_fake[None]).any(1).mean()
+    ds, dt = cdist(fake, train).min(1), cdist(real, train).min(1)
+    for block in (metrics._BLOCK, 7 * 50):  # the default, and blocks of 7 rows
+        monkeypatch.setattr(metrics, "_BLOCK", block)
+        pr = metrics.precision_recall(real, fake, k=k)
+        assert pr.precision == pytest.approx(precision) and pr.recall == pytest.approx(recall)
+        mem = metrics.memorisation(fake, train, real)
+        assert mem.sample_to_train == pytest.approx(np.median(ds))
+        assert mem.test_to_train == pytest.approx(np.median(dt))

@@ -223,25 +223,43 @@ class InvertibleLinear(nn.Module):
         p, lower, upper = torch.linalg.lu(q)
         s = torch.diagonal(upper)
         self.register_buffer("perm", p)
+        # P as an index (P x = x[index]): a gather, not a d x d product.
+        self.register_buffer("perm_index", p.argmax(1), persistent=False)
+        self.register_buffer("perm_inverse", torch.argsort(p.argmax(1)), persistent=False)
         self.register_buffer("sign_s", torch.sign(s))
         self.register_buffer("l_mask", torch.tril(torch.ones(d, d), -1))
         self.lower = nn.Parameter(lower)
         self.upper = nn.Parameter(torch.triu(upper, 1))
         self.log_s = nn.Parameter(torch.log(s.abs()))
 
-    def weight(self) -> torch.Tensor:
-        eye = torch.eye(len(self.log_s), device=self.log_s.device)
+    def _factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``L`` (unit lower triangular) and ``U + diag(s)`` (upper triangular)."""
+        eye = torch.eye(len(self.log_s), device=self.log_s.device, dtype=self.log_s.dtype)
         lower = self.lower * self.l_mask + eye
         upper = self.upper * self.l_mask.T + torch.diag(self.sign_s * self.log_s.exp())
+        return lower, upper
+
+    def weight(self) -> torch.Tensor:
+        """The dense ``W = P L U`` (for inspection; the passes apply the factors)."""
+        lower, upper = self._factors()
         return self.perm @ lower @ upper
 
     def forward(self, x):
+        # y = P L U x, factor by factor: two triangular products (2 B d^2) and a gather,
+        # instead of building W (2 d^3) at every pass.
         x = _check(x, len(self.log_s))
-        return x @ self.weight().T, self.log_s.sum().expand(len(x))
+        lower, upper = self._factors()
+        y = (x @ upper.T @ lower.T)[:, self.perm_index]
+        return y, self.log_s.sum().expand(len(x))
 
     def inverse(self, y):
+        # x = U^-1 L^-1 P^T y: a gather and two triangular solves.
         y = _check(y, len(self.log_s), "y")
-        return torch.linalg.solve(self.weight(), y.T).T, (-self.log_s.sum()).expand(len(y))
+        lower, upper = self._factors()
+        z = y[:, self.perm_inverse].T
+        z = torch.linalg.solve_triangular(lower, z, upper=False, unitriangular=True)
+        x = torch.linalg.solve_triangular(upper, z, upper=True).T
+        return x, (-self.log_s.sum()).expand(len(y))
 
 
 class Permute(nn.Module):

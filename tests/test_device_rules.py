@@ -171,3 +171,29 @@ def test_compiles_in_one_graph_and_trains(name):
         history = train.fit(model, d.x_train, epochs=1, batch_size=16, progress=False,
                             device="cpu")  # fmt: skip
         assert history.epochs == 1 and all(map(torch.isfinite, torch.tensor(history.train_loss)))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (the CUDA workflow)")
+@pytest.mark.parametrize("name", NAMES)
+def test_on_cuda_a_training_step_never_waits_for_the_gpu(name):
+    """On a real GPU, CUDA's own sync detector counts the waits of ``fit``: after the
+    first step (which checks the data's values once) only the losses' read-back once an
+    epoch may wait, never a step."""
+    import warnings
+
+    d = _digits(64)
+    torch.manual_seed(0)
+    model = configs.ALL[name](d, profile="quick")
+    train.fit(model, d.x_train, epochs=1, batch_size=16, progress=False, device="cuda")
+    epochs, steps = 3, 64 // 16
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            train.fit(model, d.x_train, epochs=epochs, batch_size=16, progress=False,
+                      device="cuda")  # fmt: skip
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    waits = [w for w in caught if "synchroniz" in str(w.message)]
+    # the first step's value checks, and one read-back an epoch: never one per step
+    assert len(waits) < epochs * steps, [str(w.message)[:120] for w in waits[:5]]

@@ -47,7 +47,9 @@ class Trainable(Protocol):
     (for density models, the mean negative log-likelihood or its bound, in nats per
     example). ``batch`` is a slice of the training data as the data set holds it
     (integer images for image models). A model whose loss needs several examples per
-    batch (a contrastive loss needs negatives) sets ``min_batch_size``.
+    batch (a contrastive loss needs negatives) sets ``min_batch_size``. A model whose
+    training is a game rather than a minimisation (the GAN) sets ``adversarial = True``:
+    ``fit`` refuses it, and :func:`selfsup.models.gan.train_gan` trains it.
     """
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor: ...

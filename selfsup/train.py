@@ -364,6 +364,8 @@ def fit(
     Returns:
         the :class:`History` of mean losses per epoch.
     Raises:
+        TypeError: for a model whose training is a game (``adversarial = True``, the
+            GAN): train it with :func:`selfsup.models.gan.train_gan`.
         TrainingDiverged: on a NaN or inf loss, naming the epoch and step. No step is
             taken with such a loss; on a GPU the losses are read back once per epoch
             (``_GuardedSteps``), not at every step.
@@ -371,6 +373,13 @@ def fit(
     if not callable(getattr(model, "loss", None)) or not isinstance(model, nn.Module):
         raise checks.InputTypeError(
             f"model must be an nn.Module with a loss(batch) method, got {checks.describe(model)}"
+        )
+    if getattr(model, "adversarial", False):
+        raise checks.InputTypeError(
+            f"{type(model).__name__} is adversarial: its loss is the discriminator's, which "
+            "the generator maximises, so minimising it over every parameter would train the "
+            "generator to help the discriminator. Train it with "
+            "selfsup.models.gan.train_gan(model, data, steps=...)"
         )
     epochs = checks.integer(epochs, "epochs")
     batch_size = checks.integer(batch_size, "batch_size")

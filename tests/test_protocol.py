@@ -25,6 +25,7 @@ import torch
 from selfsup import configs, data, devicecheck, protocols
 from selfsup.data import ImageData
 from selfsup.models import baselines
+from selfsup.models.gan import train_gan
 from selfsup.train import fit
 
 
@@ -132,8 +133,13 @@ def test_configuration_follows_the_protocol(name, which):
     model = configs.ALL[name](d, profile="quick")
     assert isinstance(model, protocols.Trainable)
 
-    # fit moves the model to the device and, by default, leaves it there
-    fit(model, d.x_train[:8], epochs=1, batch_size=4, lr=1e-4, progress=False, device=DEVICE)
+    # fit (train_gan for a game) moves the model to the device and leaves it there
+    if getattr(model, "adversarial", False):
+        with pytest.raises(TypeError, match="train_gan"):
+            fit(model, d.x_train[:8], epochs=1, batch_size=4, progress=False, device=DEVICE)
+        train_gan(model, d.x_train[:8], steps=2, batch_size=4, progress=False, device=DEVICE)
+    else:
+        fit(model, d.x_train[:8], epochs=1, batch_size=4, lr=1e-4, progress=False, device=DEVICE)
     params = list(model.parameters())
     assert all(_same(p.device, DEVICE) for p in params), "fit must leave the model there"
 

@@ -118,3 +118,15 @@ def test_cosine_schedule_anneals_to_zero():
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="schedule must be"):
         fit(model, _data(64), epochs=1, schedule="step")
+
+
+def test_fit_refuses_a_game_and_names_train_gan():
+    """A GAN's loss is the discriminator's: minimising it over every parameter would
+    train the generator to help the discriminator. fit refuses; train_gan trains it."""
+    from selfsup.models.gan import GAN, Discriminator, Generator
+
+    gan = GAN(Generator(2, (2,), hidden=(8,)), Discriminator((2,), hidden=(8,)))
+    before = [p.detach().clone() for p in gan.parameters()]
+    with pytest.raises(TypeError, match="train_gan"):
+        fit(gan, torch.randn(16, 2), epochs=1, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, gan.parameters(), strict=True))

@@ -189,7 +189,14 @@ class GAN(nn.Module):
             levels: the GAN then takes its integer images (``0..levels-1``), scales them to
             ``[0, 1]`` for the discriminator, and :meth:`sample` returns integer images.
             ``None``: data and samples are floats (in ``[0, 1]`` for images).
+
+    Its training is a game, not a minimisation: :meth:`loss` is the discriminator's
+    loss, which the generator *maximises*. So it declares ``adversarial = True`` and
+    :func:`selfsup.train.fit` refuses it; :func:`train_gan` plays the game.
     """
+
+    #: Training is a game: :func:`selfsup.train.fit` refuses the model (use train_gan).
+    adversarial = True
 
     def __init__(
         self,

@@ -285,7 +285,7 @@ def train_gan(
     stay_on_device: bool = True,
 ) -> GANHistory:
     """Alternating gradient training: ``d_steps`` Adam steps of the discriminator
-    (towards its best response to the current generator, not to it), then one Adam step
+    (towards, not to, its best response to the current generator), then one Adam step
     of the generator against that discriminator, ``steps`` times.
 
     The same machinery as :func:`selfsup.train.fit`: training runs on ``device``

@@ -76,6 +76,11 @@ class PixelTransformerSize:
 
 
 @dataclass(frozen=True)
+class DiffusionSize:
+    hidden: Widths
+
+
+@dataclass(frozen=True)
 class FlowSize:
     layers: int
     hidden: Widths
@@ -110,6 +115,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "full": PixelTransformerSize(128, 8, 6),
     },
     "flow": {"quick": FlowSize(6, (256, 256)), "full": FlowSize(12, (1024, 1024))},
+    "diffusion": {"quick": DiffusionSize((512, 512)), "full": DiffusionSize((2048, 2048))},
     "gan": {
         "quick": GANSize(16, (256, 256), (256, 128)),
         "full": GANSize(64, (512, 1024), (1024, 512)),
@@ -242,6 +248,16 @@ def flow(data: ImageData, profile: str | None = None) -> nn.Module:
 
 
 @_takes_data
+def diffusion(data: ImageData, weighting: str = "elbo", profile: str | None = None) -> nn.Module:
+    """The diffusion model of the diffusion chapter: continuous time, cosine schedule, an
+    MLP denoiser with Fourier features of the grey levels (full profile: wider)."""
+    from selfsup.models.diffusion import Diffusion
+
+    size = preset("diffusion", profile)
+    return Diffusion(data.shape, data.levels, hidden=size.hidden, weighting=weighting)
+
+
+@_takes_data
 def gan(data: ImageData, loss: str = "wasserstein", gp_weight: float = 10.0,
         profile: str | None = None) -> nn.Module:  # fmt: skip
     """A GAN of the data set's images; the discriminator sees them in [0, 1] (full profile:
@@ -285,6 +301,7 @@ ALL: dict[str, Callable[..., nn.Module]] = {
     "pixelcnn": pixelcnn,
     "pixel_transformer": pixel_transformer,
     "flow": flow,
+    "diffusion": diffusion,
     "gan": gan,
     "simclr": simclr,
 }

@@ -306,3 +306,24 @@ ALL: dict[str, Callable[..., nn.Module]] = {
     "simclr": simclr,
 }
 """Every configuration, by name, for tests that build them all."""
+
+
+@dataclass(frozen=True)
+class FlowMatchingSize:
+    hidden: Widths
+
+
+PRESETS["flow_matching"] = {
+    "quick": FlowMatchingSize((256, 256)),
+    "full": FlowMatchingSize((2048, 2048)),
+}
+
+
+@_takes_data
+def flow_matching(data: ImageData, profile: str | None = None) -> nn.Module:
+    """The flow matching model of the flow matching chapter: the linear path, a
+    time-conditioned MLP velocity on the flattened, dequantized image."""
+    from selfsup.models.flow_matching import FlowMatching
+
+    size = preset("flow_matching", profile)
+    return FlowMatching(data.shape, data.levels, hidden=size.hidden)

@@ -498,3 +498,34 @@ def test_bad_input_is_refused_by_name(call, match):
     model = FlowMatching((2, 2), 5, hidden=(8,))
     with pytest.raises(ValueError, match=match):
         call(model)
+
+
+# --------------------------------------------------------- the configuration
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_configuration_of_each_profile(profile):
+    """The chapter's model: the quick one on the digits, the full one on 28x28 images of
+    256 grey levels (bigger), one optimiser step and a finite likelihood."""
+    from selfsup import configs
+
+    if profile == "quick":
+        d = _quick_digits()
+    else:
+        x = torch.randint(0, 256, (8, 28, 28), generator=_seeded(0))
+        d = data.ImageData(x, torch.arange(8), x[:4], torch.arange(4), (28, 28), 256, "mnist",
+                           "random 28x28")  # fmt: skip
+    torch.manual_seed(0)
+    model = configs.flow_matching(d, profile=profile)
+    assert isinstance(model, FlowMatching) and model.levels == d.levels
+    if profile == "full":
+        quick = configs.flow_matching(d, profile="quick")
+        assert sum(p.numel() for p in model.parameters()) > sum(
+            p.numel() for p in quick.parameters()
+        )
+    history = train.fit(model, d.x_train[:8], epochs=1, batch_size=4, progress=False,
+                        device="cpu")  # fmt: skip
+    assert all(math.isfinite(v) for v in history.train_loss)
+    with torch.no_grad():
+        lp = model.log_prob(d.x_test[:2], steps=2, divergence="hutchinson", generator=_seeded(0))
+    assert lp.shape == (2,) and torch.isfinite(lp).all()

@@ -312,10 +312,15 @@ def taxonomy(ax=None):
         "tractable": Box(0.14, 0.52, "tractable:\n$\\log q(x)$ exact", "group"),
         "approx": Box(0.47, 0.52, "approximate:\na bound on $\\log q(x)$", "group"),
         "direct": Box(0.82, 0.52, "direct sampler", "group"),
-        "ar": Box(0.06, 0.24, "autoregressive\nMADE, PixelCNN,\nImage GPT\n(Ch. 7)", "data", 8),
-        "flow": Box(0.22, 0.24, "flows\nRealNVP, Glow\n(Ch. 8)", "data", 8),
-        "vae": Box(0.40, 0.24, "variational\nVAE, VQ-VAE,\nhierarchical VAE\n(Ch. 5-6)", "data", 8),
-        "bm": Box(0.57, 0.24, "Markov chain\nBoltzmann\nmachines", "data", 8),
+        "ar": Box(0.02, 0.24, "autoregressive\nMADE, PixelCNN,\nImage GPT\n(Ch. 7)", "data", 8),
+        "flow": Box(0.175, 0.24, "flows\nRealNVP (Ch. 8),\nflow matching\n(Ch. 13)", "data", 8),
+        "vae": Box(
+            0.335, 0.24, "variational\nVAE, VQ-VAE,\nhierarchical VAE\n(Ch. 5-6)", "data", 8
+        ),
+        "diffusion": Box(
+            0.49, 0.24, "diffusion\nT latent layers,\nfixed encoder\n(Ch. 12)", "data", 8
+        ),
+        "bm": Box(0.64, 0.24, "Markov chain\nBoltzmann\nmachines", "data", 8),
         "gan": Box(0.82, 0.24, "GANs\n(Ch. 9)", "data", 8),
         "bn": Box(0.23, 0.04, "directed graphical models (Bayesian networks)", "note", 8),
         "mrf": Box(0.66, 0.04, "undirected graphical models", "note", 8),
@@ -329,6 +334,7 @@ def taxonomy(ax=None):
         ("tractable", "ar"),
         ("tractable", "flow"),
         ("approx", "vae"),
+        ("approx", "diffusion"),
         ("approx", "bm"),
         ("direct", "gan"),
     ]

@@ -152,11 +152,18 @@ def test_complete_keeps_the_known_part():
     x = torch.randint(0, 3, (5, 4, 4), generator=torch.Generator().manual_seed(1))
     known = torch.zeros(4, 4, dtype=torch.bool)
     known[:2] = True
-    out = model.complete(x, known, generator=torch.Generator().manual_seed(0), steps=5)
-    assert out.shape == x.shape and out.dtype == torch.long
-    assert torch.equal(out[:, known], x[:, known])
-    again = model.complete(x, known, generator=torch.Generator().manual_seed(0), steps=5)
-    assert torch.equal(out, again)
+    for resample in (1, 3):
+        out = model.inpaint(x, known, generator=torch.Generator().manual_seed(0), steps=5,
+                            resample=resample)  # fmt: skip
+        assert out.shape == x.shape and out.dtype == torch.long
+        assert torch.equal(out[:, known], x[:, known])
+        again = model.inpaint(x, known, generator=torch.Generator().manual_seed(0), steps=5,
+                              resample=resample)  # fmt: skip
+        assert torch.equal(out, again)
+    mean = model.complete(x, known, generator=torch.Generator().manual_seed(0), samples=4, steps=5)
+    assert mean.dtype == torch.float32 and torch.equal(mean[:, known], x[:, known].float())
+    assert float(mean.min()) >= 0 and float(mean.max()) <= 2
+    assert model.embed(x).shape == (5, 16)
 
 
 @pytest.mark.parametrize("shape, levels", [((2,), None), ((1, 2), 2), ((8, 8), 17)])

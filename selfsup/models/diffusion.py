@@ -137,12 +137,11 @@ class Diffusion(nn.Module):
             raise checks.InputTypeError(
                 f"network must be an nn.Module network(z, s), got {checks.describe(network)}"
             )
-        # For images the denoiser also sees Fourier features of z at the grey levels'
-        # spacing (as VDM, sec. 3.3): near t = 0 the noise is the offset of z from the
-        # nearest level, a sawtooth that a plain MLP of z fits badly.
-        self.fourier = self.levels is not None and network is None
-        width = 3 * self.d if self.fourier else self.d
-        self.network = network if network is not None else TimeMLP(width, hidden, embed, out=self.d)
+        # For images the built-in denoiser predicts each pixel's grey level as a
+        # distribution over the levels (see eps).
+        self.categorical = self.levels is not None and network is None
+        out = self.d * self.levels if self.categorical else self.d
+        self.network = network if network is not None else TimeMLP(self.d, hidden, embed, out=out)
         # The cosine schedule's angle range: gamma(t) = 2 log tan(theta(t)).
         self._theta = (
             math.atan(math.exp(self.gamma_min / 2)),
@@ -201,14 +200,21 @@ class Diffusion(nn.Module):
     def eps(self, z: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
         """The denoiser's prediction of the noise in ``z`` ``(B, d)`` at noise levels
         ``gamma`` ``(B,)``."""
-        if self.fourier:
-            # sin(2 pi z / bin) * bin / (2 pi sigma) is the noise itself while sigma is
-            # well below a grey level's width (z's offset from its level is sigma eps).
-            angle = z * (2 * math.pi / self.bin_width)
-            _, sigma = self.alpha_sigma(gamma)
-            gain = (self.bin_width / (2 * math.pi)) / sigma[:, None]
-            z = torch.cat([z, torch.sin(angle) * gain, torch.cos(angle)], 1)
-        return self.network(z, self._level(gamma))
+        out = self.network(z, self._level(gamma))
+        if not self.categorical:
+            return out
+        # Images: the denoiser's estimate of x is a posterior mean over the grey levels,
+        # whose logits are each pixel's own Gaussian likelihood of every level,
+        # -(z - alpha v)^2 / (2 sigma^2), plus the network's correction from the context.
+        # Near t = 0 the likelihood alone finds the level (exactly, as sigma -> 0); the
+        # network learns what the neighbours say when the noise hides it. The noise
+        # estimate follows from x_hat: eps_hat = (z - alpha x_hat) / sigma.
+        alpha, sigma = (v[:, None, None] for v in self.alpha_sigma(gamma))
+        grid = torch.linspace(-1, 1, self.levels, device=z.device, dtype=z.dtype)
+        own = -0.5 * ((z[..., None] - alpha * grid) / sigma) ** 2
+        probs = torch.softmax(own + out.reshape(len(z), self.d, self.levels), -1)
+        x_hat = probs @ grid
+        return (z - alpha[..., 0] * x_hat) / sigma[..., 0]
 
     def ode_velocity(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``dz/dt`` of the probability-flow ODE at times ``t`` ``(B,)`` (0: data, 1:
@@ -250,6 +256,7 @@ class Diffusion(nn.Module):
     ) -> torch.Tensor:
         """The denoising terms per example from uniform draws ``u`` ``(B,)`` and noise
         ``(B, d)``: continuous time (``steps=None``) or ``steps`` discrete steps."""
+        # BEGIN SOLUTION
         if steps is None:
             span = self.gamma_max - self.gamma_min
             gamma = self.gamma_min + span * u  # uniform in gamma: the bound's own weights
@@ -262,6 +269,7 @@ class Diffusion(nn.Module):
         z = alpha[:, None] * x0 + sigma[:, None] * noise
         error = (noise - self.eps(z, gamma)).pow(2).sum(-1)
         return weight * error
+        # END SOLUTION
 
     def bound(
         self, x, *, generator: torch.Generator | None = None, steps: int | None = None
@@ -325,6 +333,22 @@ class Diffusion(nn.Module):
         reconstruction = self._reconstruction(x0, torch.randn_like(x0))
         return (diffusion + self._prior(x0) - reconstruction).mean()
 
+    @torch.no_grad()
+    def embed(self, x, *, gamma: float = -2.0) -> torch.Tensor:
+        """The denoiser's last hidden layer ``(B, h)`` on the clean data seen at noise
+        level ``gamma`` (``z = alpha x``, no noise drawn: a deterministic
+        representation, as a denoising autoencoder's)."""
+        gamma = checks.number(gamma, "gamma")
+        if not isinstance(self.network, TimeMLP):
+            raise ValueError(
+                "embed needs the built-in denoiser (a TimeMLP); this model has its own"
+            )
+        x0 = self.scale(x)
+        g = torch.full((len(x0),), gamma, device=x0.device, dtype=x0.dtype)
+        alpha, _ = self.alpha_sigma(g)
+        with runtime.eval_mode(self):
+            return self.network.hidden(alpha[:, None] * x0, self._level(g))
+
     # ------------------------------------------------------------------- sampling
 
     def _x_hat(self, z, gamma, clip: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -337,29 +361,46 @@ class Diffusion(nn.Module):
             eps = (z - alpha[:, None] * x_hat) / sigma[:, None]
         return x_hat, eps
 
-    def _reverse(self, z, steps: int, sampler: str, generator, known=None, clip=True):
+    def _reverse(self, z, steps: int, sampler: str, generator, known=None, clip=True, path=None,
+                 resample: int = 1):  # fmt: skip
         """Run the reverse process from ``z`` at ``t = 1`` to ``t = 0``; with ``known``
         ``(x0, mask)``, replace the known coordinates by a draw of ``q(z_s | x)`` after
-        every step. Returns ``z_0``."""
+        every step, and take each step ``resample`` times, going back to ``t`` with fresh
+        noise in between (RePaint); with a list ``path``, append every ``z``. Returns
+        ``z_0``."""
         n, device = len(z), z.device
-        stream = _Noise((2 if known is not None else 1, n, self.d), steps, generator, device)
-        for k, i in enumerate(range(steps, 0, -1)):
+        if path is not None:
+            path.append(z)
+        parts = 1 if known is None else 3
+        stream = _Noise((parts, n, self.d), steps * resample, generator, device)
+        draw = 0
+        for i in range(steps, 0, -1):
             t = torch.full((n,), i / steps, device=device, dtype=z.dtype)
             gamma_t, gamma_s = self.gamma(t), self.gamma(t - 1 / steps)
-            x_hat, eps = self._x_hat(z, gamma_t, clip)
+            alpha_t, _ = self.alpha_sigma(gamma_t)
             alpha_s, sigma_s = self.alpha_sigma(gamma_s)
-            noise = stream.next(k)
-            if sampler == "ddim":
-                z = alpha_s[:, None] * x_hat + sigma_s[:, None] * eps
-            else:
-                alpha_t, _ = self.alpha_sigma(gamma_t)
-                c = -torch.expm1(gamma_s - gamma_t)[:, None]  # sigma_{t|s}^2 / sigma_t^2
-                mean = alpha_s[:, None] * ((1 - c) * z / alpha_t[:, None] + c * x_hat)
-                z = mean + sigma_s[:, None] * c.sqrt() * noise[0]
-            if known is not None:
-                x0, mask = known
-                fresh = alpha_s[:, None] * x0 + sigma_s[:, None] * noise[-1]
-                z = torch.where(mask, fresh, z)
+            for r in range(resample):
+                noise = stream.next(draw)
+                draw += 1
+                if r > 0:  # back to t: z_t ~ q(z_t | z_s)
+                    a_ts = (alpha_t / alpha_s)[:, None]
+                    s_ts = (-torch.expm1(gamma_s - gamma_t)).sqrt()[:, None] * torch.sigmoid(
+                        gamma_t
+                    ).sqrt()[:, None]
+                    z = a_ts * z + s_ts * noise[1]
+                x_hat, eps = self._x_hat(z, gamma_t, clip)
+                if sampler == "ddim":
+                    z = alpha_s[:, None] * x_hat + sigma_s[:, None] * eps
+                else:
+                    c = -torch.expm1(gamma_s - gamma_t)[:, None]  # sigma_{t|s}^2 / sigma_t^2
+                    mean = alpha_s[:, None] * ((1 - c) * z / alpha_t[:, None] + c * x_hat)
+                    z = mean + sigma_s[:, None] * c.sqrt() * noise[0]
+                if known is not None:
+                    x0, mask = known
+                    fresh = alpha_s[:, None] * x0 + sigma_s[:, None] * noise[-1]
+                    z = torch.where(mask, fresh, z)
+            if path is not None:
+                path.append(z)
         return z
 
     def _decode_z0(self, z0: torch.Tensor) -> torch.Tensor:
@@ -400,13 +441,58 @@ class Diffusion(nn.Module):
         return self._decode_z0(z0)
 
     @torch.no_grad()
+    def reverse_path(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        steps: int = 100,
+        sampler: str = "ancestral",
+    ) -> torch.Tensor:
+        """The reverse process itself: ``z_t`` at ``t = 1, (T-1)/T, ..., 0`` for ``n``
+        draws, ``(steps + 1, n, d)`` in the model's space (the same draws as
+        :meth:`sample` with the same generator, before the decoder)."""
+        n = checks.sample_count(n)
+        steps = checks.integer(steps, "steps")
+        checks.choice(sampler, "sampler", SAMPLERS)
+        checks.generator(generator)
+        z = runtime.randn((n, self.d), generator, self._device(), dtype=self._dtype())
+        path: list[torch.Tensor] = []
+        with runtime.eval_mode(self):
+            self._reverse(z, steps, sampler, generator, path=path)
+        return torch.stack(path)
+
+    @torch.no_grad()
     def complete(
         self,
         x,
         known_mask,
         *,
         generator: torch.Generator | None = None,
+        samples: int = 8,
+        steps: int = 50,
+        resample: int = 1,
+    ) -> torch.Tensor:
+        """The conditional mean ``E[x_u | x_k]`` of the unknown positions, estimated by
+        averaging ``samples`` draws of :meth:`inpaint` (floats ``(B, *shape)``; the known
+        positions keep their values), as the autoregressive models' ``complete``."""
+        samples = checks.integer(samples, "samples")
+        x0 = self.scale(x)
+        reps = x0.repeat(samples, 1).reshape(samples * len(x0), *self.shape)
+        original = reps if self.levels is None else ((reps + 1) / self.bin_width).round().long()
+        draws = self.inpaint(original, known_mask, generator=generator, steps=steps,
+                             resample=resample)  # fmt: skip
+        return draws.float().reshape(samples, len(x0), *self.shape).mean(0)
+
+    @torch.no_grad()
+    def inpaint(
+        self,
+        x,
+        known_mask,
+        *,
+        generator: torch.Generator | None = None,
         steps: int = 100,
+        resample: int = 1,
     ) -> torch.Tensor:
         """Fill the positions where ``known_mask`` (one example's shape) is ``False``:
         one draw per example, integer images ``(B, *shape)``; known positions kept.
@@ -415,19 +501,22 @@ class Diffusion(nn.Module):
         coordinate, and after each step the known coordinates are replaced by a fresh
         draw of ``q(z_s | x)``. Its known limit: the unknown part sees the known part
         only through the denoiser at each step, never through the past of the chain,
-        so the fill can disagree with its context where a step's denoiser is unsure
-        (RePaint's resampling, Lugmayr et al., 2022, reduces this at several times the
-        cost).
+        so the fill can disagree with its context where a step's denoiser is unsure.
+        ``resample > 1`` is RePaint's remedy (Lugmayr et al., 2022): each step is taken
+        ``resample`` times, noising back in between, so the two parts can agree, at
+        ``resample`` times the cost.
         """
         checks.generator(generator)
         steps = checks.integer(steps, "steps")
+        resample = checks.integer(resample, "resample")
         mask = checks.known_mask(known_mask, self.shape).reshape(1, self.d).to(self._device())
         x0 = self.scale(x)
         if len(x0) == 0:
             return self._decode_z0(x0)
         z = runtime.randn((len(x0), self.d), generator, x0.device, dtype=x0.dtype)
         with runtime.eval_mode(self):
-            z0 = self._reverse(z, steps, "ancestral", generator, known=(x0, mask))
+            z0 = self._reverse(z, steps, "ancestral", generator, known=(x0, mask),
+                               resample=resample)  # fmt: skip
         out = self._decode_z0(z0)
         original = x0.reshape(out.shape) if self.levels is None else None
         if original is None:

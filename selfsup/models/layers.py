@@ -56,15 +56,21 @@ class TimeMLP(nn.Module):
         embed = checks.integer(embed, "embed", low=2)
         self.d, self.embed = d, embed - embed % 2
         widths = [d, *hidden]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.layers = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)
+        )
         self.times = nn.ModuleList(nn.Linear(self.embed, b) for b in hidden)
         self.out = nn.Linear(widths[-1], out)
         nn.init.zeros_(self.out.weight)  # starts at 0: no prediction, a stable start
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    def hidden(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer ``(B, hidden[-1])`` (the features before the output)."""
         e = time_embedding(s.to(x.dtype), self.embed)
         h = x
         for layer, time in zip(self.layers, self.times, strict=True):
             h = F.silu(layer(h) + time(e))
-        return self.out(h)
+        return h
+
+    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        return self.out(self.hidden(x, s))

@@ -42,7 +42,7 @@ def test_continuous_bound_of_the_exact_denoiser_is_just_below_the_density():
 
 
 def test_discrete_steps_weigh_each_step_by_the_snr_change():
-    """With T steps, the term of step i is T/2 (exp(gamma_i - gamma_{i-1}) - 1) |eps - eps_hat|^2."""
+    """With T steps, step i weighs its error by T/2 (exp(gamma_i - gamma_{i-1}) - 1)."""
     model = _model()
     x0 = torch.tensor([[0.3, -0.2]])
     noise = torch.tensor([[0.5, 1.0]])

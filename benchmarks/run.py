@@ -42,6 +42,8 @@ sys.path.insert(0, str(ROOT))
 from selfsup import divergences as D  # noqa: E402
 from selfsup import metrics as M  # noqa: E402
 
+import peers_diffusion  # noqa: E402 (beside this file)
+
 # ---------------------------------------------------------------- measurement
 
 
@@ -627,6 +629,7 @@ def main(argv=None) -> int:
     rows += bench_ot(args.smoke, rounds)
     rows += bench_nt_xent(args.smoke, rounds)
     rows += bench_before_after(args.smoke, rounds)
+    rows += peers_diffusion.bench_diffusion(args.smoke, rounds, compare)
     results = {"machine": machine(), "smoke": args.smoke, "comparisons": rows}
     if not args.no_book:
         results["book"] = bench_book(args.smoke)

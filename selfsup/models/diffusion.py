@@ -352,13 +352,14 @@ class Diffusion(nn.Module):
     # ------------------------------------------------------------------- sampling
 
     def _x_hat(self, z, gamma, clip: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """The denoised estimate of the data, and the noise estimate consistent with it."""
+        """The denoised estimate of the data, and the noise estimate consistent with it,
+        at one noise level ``gamma`` (a 0-dimensional tensor) for the whole batch."""
         alpha, sigma = self.alpha_sigma(gamma)
-        eps = self.eps(z, gamma)
-        x_hat = (z - sigma[:, None] * eps) / alpha[:, None]
+        eps = self.eps(z, gamma.expand(len(z)))
+        x_hat = (z - sigma * eps) / alpha
         if clip and self.levels is not None:  # images live in [-1, 1]
             x_hat = x_hat.clamp(-1, 1)
-            eps = (z - alpha[:, None] * x_hat) / sigma[:, None]
+            eps = (z - alpha * x_hat) / sigma
         return x_hat, eps
 
     def _reverse(self, z, steps: int, sampler: str, generator, known=None, clip=True, path=None,
@@ -373,32 +374,28 @@ class Diffusion(nn.Module):
             path.append(z)
         parts = 1 if known is None else 3
         stream = _Noise((parts, n, self.d), steps * resample, generator, device)
+        # The schedule at every step, computed once: gammas[i] is gamma(i / steps).
+        gammas = self.gamma(torch.arange(steps + 1, device=device, dtype=z.dtype) / steps)
+        alphas, sigmas = self.alpha_sigma(gammas)
         draw = 0
         for i in range(steps, 0, -1):
-            t = torch.full((n,), i / steps, device=device, dtype=z.dtype)
-            gamma_t, gamma_s = self.gamma(t), self.gamma(t - 1 / steps)
-            alpha_t, _ = self.alpha_sigma(gamma_t)
-            alpha_s, sigma_s = self.alpha_sigma(gamma_s)
+            gamma_t, gamma_s = gammas[i], gammas[i - 1]
+            alpha_t, alpha_s, sigma_t, sigma_s = alphas[i], alphas[i - 1], sigmas[i], sigmas[i - 1]
+            c = -torch.expm1(gamma_s - gamma_t)  # sigma_{t|s}^2 / sigma_t^2
             for r in range(resample):
                 noise = stream.next(draw)
                 draw += 1
                 if r > 0:  # back to t: z_t ~ q(z_t | z_s)
-                    a_ts = (alpha_t / alpha_s)[:, None]
-                    s_ts = (-torch.expm1(gamma_s - gamma_t)).sqrt()[:, None] * torch.sigmoid(
-                        gamma_t
-                    ).sqrt()[:, None]
-                    z = a_ts * z + s_ts * noise[1]
+                    z = (alpha_t / alpha_s) * z + (c.sqrt() * sigma_t) * noise[1]
                 x_hat, eps = self._x_hat(z, gamma_t, clip)
                 if sampler == "ddim":
-                    z = alpha_s[:, None] * x_hat + sigma_s[:, None] * eps
+                    z = alpha_s * x_hat + sigma_s * eps
                 else:
-                    c = -torch.expm1(gamma_s - gamma_t)[:, None]  # sigma_{t|s}^2 / sigma_t^2
-                    mean = alpha_s[:, None] * ((1 - c) * z / alpha_t[:, None] + c * x_hat)
-                    z = mean + sigma_s[:, None] * c.sqrt() * noise[0]
+                    mean = alpha_s * ((1 - c) / alpha_t * z + c * x_hat)
+                    z = mean + (sigma_s * c.sqrt()) * noise[0]
                 if known is not None:
                     x0, mask = known
-                    fresh = alpha_s[:, None] * x0 + sigma_s[:, None] * noise[-1]
-                    z = torch.where(mask, fresh, z)
+                    z = torch.where(mask, alpha_s * x0 + sigma_s * noise[-1], z)
             if path is not None:
                 path.append(z)
         return z

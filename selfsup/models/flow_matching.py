@@ -512,9 +512,22 @@ class FlowMatching(nn.Module):
             u = runtime.rand((len(x), self.d), generator, p.device).to(p.dtype)
         return (x.to(p.dtype) + u) * self.bin_width - 1
 
-    def _log_jacobian(self) -> float:
-        """``log |det d(model space)/d(data)|``: ``d log(2 / levels)`` for images."""
+    @property
+    def log_jacobian(self) -> float:
+        """``log |det|`` of the map from the data's scale to the model's space, in nats:
+        ``d log(2 / levels)`` for images, 0 for continuous data."""
         return 0.0 if self.levels is None else self.d * math.log(self.bin_width)
+
+    def dequantize(
+        self, x: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """The data ``(B, *shape)`` as points ``(B, d)`` of the model's space, on its
+        device: integer images dequantized with uniform noise drawn with ``generator``
+        and mapped by ``(2 / levels)(x + u) - 1``; continuous data flattened.
+
+        ``log_prob(x)`` is ``ode_log_prob(self.velocity, self.dequantize(x)) +
+        self.log_jacobian`` with the same draws of the noise."""
+        return self._to_model(x, "x", checks.generator(generator))
 
     def _field(self, x: torch.Tensor, s: float) -> torch.Tensor:
         return self.net(x, x.new_full((len(x),), s))
@@ -614,7 +627,7 @@ class FlowMatching(nn.Module):
             self.velocity, y, generator=generator, steps=steps, solver=solver,
             divergence=divergence, probes=probes, probe=probe,
         )  # fmt: skip
-        return log_p + self._log_jacobian()
+        return log_p + self.log_jacobian
 
     def encode(
         self, x: torch.Tensor, *, steps: int | None = None, solver: str = "rk4"

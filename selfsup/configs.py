@@ -250,7 +250,8 @@ def flow(data: ImageData, profile: str | None = None) -> nn.Module:
 @_takes_data
 def diffusion(data: ImageData, weighting: str = "elbo", profile: str | None = None) -> nn.Module:
     """The diffusion model of the diffusion chapter: continuous time, cosine schedule, an
-    MLP denoiser with Fourier features of the grey levels (full profile: wider)."""
+    MLP denoiser that predicts each pixel's grey level as a distribution (full profile:
+    wider)."""
     from selfsup.models.diffusion import Diffusion
 
     size = preset("diffusion", profile)

@@ -227,6 +227,17 @@ def test_log_prob_is_the_ode_likelihood_of_the_dequantized_points_plus_the_jacob
     assert float(y.min()) >= -1 and float(y.max()) < 1
 
 
+def test_the_default_divergence_is_exact_for_small_inputs_and_hutchinson_above():
+    torch.manual_seed(0)
+    small, big = FlowMatching((8, 8), 17, hidden=(8,)), FlowMatching((17, 17), 17, hidden=(8,))
+    for model, default in [(small, "exact"), (big, "hutchinson")]:
+        x = torch.randint(0, 17, (2, *model.shape))
+        with torch.no_grad():
+            got = model.log_prob(x, generator=_seeded(0), steps=2)
+            expected = model.log_prob(x, generator=_seeded(0), steps=2, divergence=default)
+        assert torch.equal(got, expected), default
+
+
 def test_log_prob_gradients_match_finite_differences():
     """Differentiable under autograd: the gradient of the log-likelihood with respect to
     the weights matches central differences (of the same discretised computation)."""
@@ -540,5 +551,44 @@ def test_configuration_of_each_profile(profile):
                         device="cpu")  # fmt: skip
     assert all(math.isfinite(v) for v in history.train_loss)
     with torch.no_grad():
-        lp = model.log_prob(d.x_test[:2], steps=2, divergence="hutchinson", generator=_seeded(0))
+        lp = model.log_prob(d.x_test[:2], steps=2, generator=_seeded(0))
     assert lp.shape == (2,) and torch.isfinite(lp).all()
+
+
+# --------------------------------------------------------- the shared suites, run here
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    """The model under its configuration name in the shared suites' tables, for this
+    test only."""
+    from selfsup import configs
+    from tests import test_configs, test_protocol
+
+    monkeypatch.setitem(configs.ALL, "flow_matching", configs.flow_matching)
+    monkeypatch.setitem(test_protocol.LEVELS_28, "flow_matching", 256)
+    monkeypatch.setitem(test_configs.LEVELS, "flow_matching", 256)
+    return test_protocol
+
+
+@pytest.mark.parametrize("which", ["digits", "28x28"])
+def test_passes_the_conformance_test(registered, which):
+    protocol = registered
+    if protocol.EMULATED:
+        with devicecheck.emulate(protocol.PLAYS):
+            protocol.test_configuration_follows_the_protocol("flow_matching", which)
+    else:
+        protocol.test_configuration_follows_the_protocol("flow_matching", which)
+
+
+def test_passes_the_device_rules(registered):
+    from tests import test_device_rules
+
+    test_device_rules.test_no_float64_and_a_fixed_number_of_reads_per_call("flow_matching")
+    test_device_rules.test_training_reads_the_device_at_most_once_a_step("flow_matching")
+
+
+def test_passes_the_full_size_test(registered):
+    from tests import test_configs
+
+    test_configs.test_full_configuration_on_28x28("flow_matching")

@@ -107,6 +107,10 @@ class Diffusion(nn.Module):
             uniform, which weights the noise levels by the schedule instead.
     """
 
+    #: Up to this many grey levels the denoiser corrects every level's logit; beyond it
+    #: (MNIST's 256) two numbers per pixel, so the output stays twice the image's size.
+    FULL_LOGITS = 32
+
     def __init__(
         self,
         shape: Sequence[int],
@@ -138,9 +142,12 @@ class Diffusion(nn.Module):
                 f"network must be an nn.Module network(z, s), got {checks.describe(network)}"
             )
         # For images the built-in denoiser predicts each pixel's grey level as a
-        # distribution over the levels (see eps).
+        # distribution over the levels (see eps): a correction to each level's logit, or,
+        # with many levels, two numbers per pixel (a quadratic in the level's value).
         self.categorical = self.levels is not None and network is None
-        out = self.d * self.levels if self.categorical else self.d
+        self.compact = self.categorical and self.levels > self.FULL_LOGITS
+        per_pixel = 2 if self.compact else (self.levels or 1) if self.categorical else 1
+        out = self.d * per_pixel
         self.network = network if network is not None else TimeMLP(self.d, hidden, embed, out=out)
         # The cosine schedule's angle range: gamma(t) = 2 log tan(theta(t)).
         self._theta = (
@@ -212,7 +219,12 @@ class Diffusion(nn.Module):
         alpha, sigma = (v[:, None, None] for v in self.alpha_sigma(gamma))
         grid = torch.linspace(-1, 1, self.levels, device=z.device, dtype=z.dtype)
         own = -0.5 * ((z[..., None] - alpha * grid) / sigma) ** 2
-        probs = torch.softmax(own + out.reshape(len(z), self.d, self.levels), -1)
+        if self.compact:  # a Gaussian-shaped prior over the levels, per pixel
+            a, b = out.reshape(len(z), self.d, 2).unbind(-1)
+            correction = a[..., None] * grid + b[..., None] * grid**2
+        else:
+            correction = out.reshape(len(z), self.d, self.levels)
+        probs = torch.softmax(own + correction, -1)
         x_hat = probs @ grid
         return (z - alpha[..., 0] * x_hat) / sigma[..., 0]
 

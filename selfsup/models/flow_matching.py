@@ -546,8 +546,10 @@ class FlowMatching(nn.Module):
 
     def velocity(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """The learned velocity ``v(x, s)`` ``(B, d)`` at points ``x`` ``(B, d)`` of the
-        model's space and times ``s`` ``(B,)`` (0: noise, 1: data)."""
-        return self.net(x, s)
+        model's space and times ``s`` ``(B,)`` (0: noise, 1: data), on the model's
+        device (inputs from the CPU are moved there)."""
+        p = self._param()
+        return self.net(x.to(p.device, p.dtype), s.to(p.device, p.dtype))
 
     def loss(self, batch) -> torch.Tensor:
         """The conditional flow matching loss: ``E |v(x_s, s) - u_s|^2``, the mean over

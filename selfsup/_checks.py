@@ -10,7 +10,10 @@ refusal names the argument, what was expected, what came, and how to fix it.
   :func:`sizes` (shapes and layer widths), :func:`sample_count` (``n >= 0``).
 - Arrays: :func:`tensor`, :func:`array` (rank, trailing shape, length, dtype,
   finiteness), :func:`images` (the data kinds of the book's models: integer grey
-  levels, binary pixels, floats in ``[0, 1]``, real values).
+  levels, binary pixels, floats in ``[0, 1]``, real values). Inputs are converted once,
+  here, wherever nothing is lost: whole-number floats and NumPy arrays of grey levels
+  become ``torch.long``, a singleton channel axis ``(B, 1, H, W)`` is dropped, and floats
+  take the model's dtype and device (``like=model``, :func:`place`).
 - Devices and randomness: :func:`device`, :func:`generator`.
 
 Value checks (finiteness, ranges) read a tensor's values, which on a GPU is a
@@ -34,6 +37,7 @@ import torch
 __all__ = [
     "InputTypeError",
     "array",
+    "as_images",
     "choice",
     "device",
     "finite",
@@ -42,12 +46,15 @@ __all__ = [
     "integer",
     "known_mask",
     "number",
+    "place",
     "probability",
     "sample_count",
     "sizes",
     "tensor",
     "trusted",
+    "unit_images",
     "values_checked",
+    "whole",
 ]
 
 KINDS = ("levels", "binary", "unit", "real")
@@ -231,11 +238,42 @@ def _to_tensor(x, name: str) -> torch.Tensor:
         _fail(name, "numeric", x, "pass numbers, not strings or ragged lists", InputTypeError)
     if arr.dtype == np.float64 and not isinstance(x, np.ndarray):
         arr = arr.astype(np.float32)  # a Python list of floats: torch's default dtype
+    if arr.dtype.kind == "u" and arr.itemsize > 1:
+        # torch has few kernels for uint16/32/64: grey levels fit in int64
+        arr = arr.astype(np.int64)
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
 def _shape_text(shape) -> str:
     return "(B, " + ", ".join(str(s) for s in shape) + ")" if shape else "(B,)"
+
+
+def place(like) -> tuple[torch.device, torch.dtype]:
+    """Where a model works: the device and floating dtype of ``like``, a module (its
+    first floating parameter or buffer) or a tensor. Inputs are converted to these."""
+    if isinstance(like, torch.Tensor):
+        dtype = like.dtype if like.is_floating_point() else torch.get_default_dtype()
+        return like.device, dtype
+    first = None
+    for group in (like.parameters(), like.buffers()):
+        for t in group:
+            if t.is_floating_point():
+                return t.device, t.dtype
+            first = t if first is None else first
+    device = first.device if first is not None else torch.device("cpu")
+    return device, torch.get_default_dtype()
+
+
+def _to_place(t: torch.Tensor, like, device) -> torch.Tensor:
+    """``t`` with floats in ``like``'s dtype (cast where ``t`` is, before the move: a
+    float64 tensor never reaches a device without float64, Apple's MPS), on ``device``
+    if given, else on ``like``'s device."""
+    if like is not None:
+        like_device, dtype = place(like)
+        if t.is_floating_point() and t.dtype != dtype:
+            t = t.to(dtype)
+        device = like_device if device is None else device
+    return t if device is None else t.to(device)
 
 
 def tensor(
@@ -248,6 +286,7 @@ def tensor(
     dtype: str | None = None,
     finite: bool = True,
     device=None,
+    like=None,
     what: str = "a tensor",
 ) -> torch.Tensor:
     """``x`` as a tensor, checked (``what`` names it in an error about its rank).
@@ -260,6 +299,9 @@ def tensor(
             or ``None`` (any numeric dtype).
         finite: refuse NaN and inf (a value check: skipped inside :func:`trusted`).
         device: move the result there.
+        like: a module (or tensor): give floats its floating dtype (a float64 NumPy
+            array for a float32 model becomes float32) and move the result to its device
+            (unless ``device`` is given).
     """
     t = _to_tensor(x, name)
     if shape is not None:
@@ -298,9 +340,7 @@ def tensor(
                 f"{name} contains NaN or inf ({bad} of {t.numel()} values); "
                 f"remove or replace them first, e.g. {name}[torch.isfinite({name}).all(-1)]"
             )
-    if device is not None:
-        t = t.to(device)
-    return t
+    return _to_place(t, like, device)
 
 
 def finite(t: torch.Tensor, name: str) -> torch.Tensor:
@@ -321,6 +361,35 @@ def array(x, name: str, *, ndim: int | None = None, min_len: int = 1, finite: bo
     return t.numpy().astype(np.float64, copy=False)
 
 
+def _single_channel(t: torch.Tensor, name: str, shape, ndim) -> torch.Tensor:
+    """Images ``(B, 1, H, W)`` as ``(B, H, W)`` for a model of single-channel images
+    (``shape`` ``(H, W)``, or any size with ``ndim=3``); several channels are refused."""
+    if shape is not None:
+        shape = tuple(int(s) for s in shape)
+        image = len(shape) == 2 and t.ndim == 4 and tuple(t.shape[2:]) == shape
+    else:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim or ())
+        image = 3 in allowed and 4 not in allowed and t.ndim == 4
+    if not image:
+        return t
+    if t.shape[1] != 1:
+        _fail(name, "single-channel images (B, H, W) or (B, 1, H, W)", t,
+              f"this model has one grey channel: pass one channel, e.g. {name}[:, 0], or "
+              "convert colour images to grey levels first")  # fmt: skip
+    return t[:, 0]
+
+
+def as_images(
+    x, name: str, shape: Sequence[int] | None, *, ndim=None, min_len: int = 1
+) -> torch.Tensor:
+    """``x`` as a tensor ``(B, *shape)`` in the dtype it came in (NumPy arrays and lists
+    converted, a singleton channel axis dropped), its shape and length checked: the
+    free part of :func:`images`, for a model that decides the kind from the values."""
+    t = _single_channel(_to_tensor(x, name), name, shape, ndim)
+    return tensor(t, name, shape=shape, ndim=ndim, min_len=min_len, finite=False,
+                  what="a batch of images")  # fmt: skip
+
+
 def images(
     x,
     name: str,
@@ -331,37 +400,36 @@ def images(
     ndim: int | Sequence[int] | None = None,
     min_len: int = 1,
     device=None,
+    like=None,
 ) -> torch.Tensor:
-    """A batch of examples ``(B, *shape)`` of one data kind, checked.
+    """A batch of examples ``(B, *shape)`` of one data kind, checked and converted.
 
     ``shape=None`` accepts any example shape, with ``ndim`` dimensions in all (e.g.
     ``ndim=3`` for images ``(B, H, W)`` of any size).
 
-    - ``"levels"``: integers in ``0..levels-1`` (``ImageData.x_train``);
-    - ``"binary"``: values in ``{0, 1}`` (any dtype);
+    - ``"levels"``: integer grey levels in ``0..levels-1`` (``ImageData.x_train``),
+      returned as ``torch.long``;
+    - ``"binary"``: values in ``{0, 1}`` (any dtype), returned as floats;
     - ``"unit"``: floats in ``[0, 1]`` (grey levels divided by ``levels - 1``);
     - ``"real"``: finite floats (integers are converted).
+
+    Converted where nothing is lost, in the manner of scikit-learn: NumPy arrays and
+    nested lists; for ``"levels"`` any dtype that holds whole numbers (``x.float()``
+    of grey levels, ``float64`` arrays, ``uint8``, ``bool``); a singleton channel axis
+    ``(B, 1, H, W)`` of single-channel images (dropped). Refused, with the fix in the
+    message: fractional values where grey levels are meant, values outside
+    ``0..levels-1``, several channels. Floats are returned in ``like``'s floating dtype
+    (see :func:`tensor`). Inside :func:`trusted` the value checks do not run: floats
+    given as grey levels are then converted without checking that they are whole.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    t = tensor(x, name, shape=shape, ndim=ndim, min_len=min_len, finite=kind != "levels",
+    t = _single_channel(_to_tensor(x, name), name, shape, ndim)
+    t = tensor(t, name, shape=shape, ndim=ndim, min_len=min_len, finite=kind != "levels",
                what="a batch of images")  # fmt: skip
     check = values_checked() and t.numel() > 0
     if kind == "levels":
-        top = levels - 1
-        if t.is_floating_point() or t.dtype == torch.bool:
-            _fail(name, f"integers in 0..{top} (grey levels, the data set's x_train)", t,
-                  f"if you scaled the images to [0, 1], pass ({name} * {top}).round().long()",
-                  InputTypeError)  # fmt: skip
-        if check:
-            lo, hi = int(t.min()), int(t.max())
-            if lo < 0 or hi > top:
-                raise ValueError(
-                    f"{name} must be integers in 0..{top}, got values in {lo}..{hi}; "
-                    f"this model was built for levels={levels}: build it with the data set's "
-                    "levels, or clamp the data"
-                )
-        t = t.long()
+        t = _grey_levels(t, name, levels, check)
     elif kind == "binary":
         if check and not ((t == 0) | (t == 1)).all():
             raise ValueError(
@@ -382,9 +450,41 @@ def images(
                 )
     else:
         t = t.float() if not t.is_floating_point() else t
-    if device is not None:
-        t = t.to(device)
-    return t
+    return _to_place(t, like, device)
+
+
+def whole(t: torch.Tensor) -> bool:
+    """Whether every value of ``t`` is a whole number (integer dtypes always are); reads
+    the values of a float tensor."""
+    if not t.is_floating_point():
+        return True
+    return t.numel() == 0 or bool((torch.isfinite(t) & (t == t.round())).all())
+
+
+def _grey_levels(t: torch.Tensor, name: str, levels: int, check: bool) -> torch.Tensor:
+    """``t`` as ``torch.long`` grey levels in ``0..levels-1`` (checked when ``check``)."""
+    top = levels - 1
+    if t.is_floating_point() and check and not whole(t):
+        finite = t[torch.isfinite(t)]
+        if finite.numel() < t.numel():
+            held = "NaN or inf"
+        else:
+            held = f"values that are not whole numbers (in [{float(finite.min()):g}, "
+            held += f"{float(finite.max()):g}])"
+        raise ValueError(
+            f"{name} must be integers in 0..{top} (whole numbers: the grey levels of the data "
+            f"set's x_train), got {describe(t)} holding {held}; if you hold floats in "
+            f"[0, 1], multiply by levels - 1 and round: ({name} * {top}).round().long()"
+        )
+    if check:
+        lo, hi = float(t.min()), float(t.max())
+        if lo < 0 or hi > top:
+            raise ValueError(
+                f"{name} must be integers in 0..{top}, got values in {lo:g}..{hi:g}; "
+                f"this model was built for levels={levels}: build it with the data set's "
+                "levels, or clamp the data"
+            )
+    return t.long()
 
 
 def unit_images(
@@ -396,17 +496,22 @@ def unit_images(
     ndim: int | Sequence[int] | None = None,
     min_len: int = 1,
     device=None,
+    like=None,
 ) -> torch.Tensor:
     """Images as floats in ``[0, 1]``, for a model that works on that scale.
 
     A model built with ``levels`` takes the data set's integer grey levels
-    (``0..levels-1``) and divides them by ``levels - 1`` here; one built without
-    (``levels=None``, e.g. by hand on other data) takes floats in ``[0, 1]``.
+    (``0..levels-1``, in any dtype that holds them, see :func:`images`) and divides them
+    by ``levels - 1`` here; one built without (``levels=None``, e.g. by hand on other
+    data) takes floats in ``[0, 1]``. Floats come back in ``like``'s dtype.
     """
     if levels is None:
-        return images(x, name, shape, "unit", ndim=ndim, min_len=min_len, device=device)
-    t = images(x, name, shape, "levels", levels, ndim=ndim, min_len=min_len, device=device)
-    return t.float() / (levels - 1)
+        return images(x, name, shape, "unit", ndim=ndim, min_len=min_len, device=device,
+                      like=like)  # fmt: skip
+    t = images(x, name, shape, "levels", levels, ndim=ndim, min_len=min_len, device=device,
+               like=like)  # fmt: skip
+    dtype = place(like)[1] if like is not None else torch.get_default_dtype()
+    return t.to(dtype) / (levels - 1)
 
 
 def to_levels(u: torch.Tensor, levels: int) -> torch.Tensor:

@@ -33,6 +33,7 @@ from torch import nn
 
 from . import _checks as checks
 from . import runtime
+from .saving import Saveable
 
 __all__ = [
     "Augment",
@@ -509,7 +510,7 @@ def images(binarize_full: bool = False, profile: str | None = None) -> ImageData
     return ImageData(xtr, ytr, xte, yte, (28, 28), levels, "mnist", text)
 
 
-class Augment(nn.Module):
+class Augment(Saveable, nn.Module):
     """Random views of images ``(B, H, W)`` with values in ``[0, 1]``, in pure torch.
 
     Each image gets, independently: a small rotation (up to ``rotate`` degrees), a

@@ -184,18 +184,43 @@ def best_test(p, q) -> BestTest:
     return BestTest(accept=accept, advantage=float(p[accept].sum() - q[accept].sum()))
 
 
-def gaussian_tv(mu0: float, sigma0: float, mu1: float, sigma1: float) -> float:
+def gaussian_tv(mu0, sigma0, mu1, sigma1) -> float | np.ndarray:
     """Exact ``TV(N(mu0, sigma0^2), N(mu1, sigma1^2))`` for 1-D Gaussians.
 
     The two densities cross at most twice; TV is ``P(A) - Q(A)`` for the set ``A``
     where the first density is larger, a sum of normal CDF differences.
+
+    Args:
+        mu0, sigma0, mu1, sigma1: means and standard deviations (``sigma > 0``):
+            numbers, or array-likes that broadcast together, for which the TV is computed
+            elementwise.
+    Returns:
+        a float for four numbers, else an array of the broadcast shape.
     """
-    for name, s in (("sigma0", sigma0), ("sigma1", sigma1)):
-        if not (np.isfinite(s) and s > 0):
-            raise ValueError(f"{name} must be a positive standard deviation, got {s!r}")
-    for name, m in (("mu0", mu0), ("mu1", mu1)):
-        if not np.isfinite(m):
-            raise ValueError(f"{name} must be finite, got {m!r}")
+    args = {"mu0": mu0, "sigma0": sigma0, "mu1": mu1, "sigma1": sigma1}
+    arrays = {name: _as_float_array(v, name) for name, v in args.items()}
+    for name in ("sigma0", "sigma1"):
+        s = arrays[name]
+        if not (np.isfinite(s) & (s > 0)).all():
+            raise ValueError(f"{name} must be a positive standard deviation, got {args[name]!r}")
+    for name in ("mu0", "mu1"):
+        if not np.isfinite(arrays[name]).all():
+            raise ValueError(f"{name} must be finite, got {args[name]!r}")
+    try:
+        parts = np.broadcast_arrays(*arrays.values())
+    except ValueError:
+        shapes = {name: a.shape for name, a in arrays.items()}
+        raise ValueError(
+            f"mu0, sigma0, mu1 and sigma1 must broadcast together, got {shapes}"
+        ) from None
+    if parts[0].ndim == 0:
+        return _gaussian_tv(*(float(a) for a in parts))
+    out = [_gaussian_tv(*values) for values in zip(*(a.ravel() for a in parts), strict=True)]
+    return np.array(out).reshape(parts[0].shape)
+
+
+def _gaussian_tv(mu0: float, sigma0: float, mu1: float, sigma1: float) -> float:
+    """:func:`gaussian_tv` of four checked numbers."""
     # log p0 - log p1 = a x^2 + b x + c; A = {x : a x^2 + b x + c > 0}.
     a = 0.5 / sigma1**2 - 0.5 / sigma0**2
     b = mu0 / sigma0**2 - mu1 / sigma1**2
@@ -446,12 +471,15 @@ def kl_from_samples(logp, logq) -> Estimate:
         the estimate and its standard error; ``inf`` if ``q`` gives some sample
         zero density.
     """
-    logp = _as_float_array(logp, "logp").ravel()
-    logq = _as_float_array(logq, "logq").ravel()
+    logp = _as_float_array(logp, "logp")
+    logq = _as_float_array(logq, "logq")
     if logp.shape != logq.shape:
+        # (n,) against (n, 1) would broadcast to an (n, n) table of wrong differences
         raise ValueError(
-            f"logp and logq must have the same shape, got {logp.shape} and {logq.shape}"
+            f"logp and logq must have the same shape (n,), one value per sample, got "
+            f"{logp.shape} and {logq.shape}; flatten both, e.g. logq.reshape(-1)"
         )
+    logp, logq = logp.ravel(), logq.ravel()
     if logp.size < 2:
         raise ValueError("logp needs at least 2 samples for an estimate and its error")
     if not np.isfinite(logp).all():

@@ -22,6 +22,7 @@ from torch import nn
 
 from . import _checks as checks
 from . import data, runtime
+from .saving import Saveable
 from .train import fit
 
 __all__ = ["DigitClassifier", "DigitFeatures", "FeatureModule", "load_classifier"]
@@ -30,7 +31,7 @@ LABEL = "features of selfsup's digit classifier (not comparable with Inception s
 VERSION = 2
 
 
-class DigitClassifier(nn.Module):
+class DigitClassifier(Saveable, nn.Module):
     """Two conv layers, pooling to 4x4, a 128-unit feature layer and 10 logits.
 
     Inputs: images ``(B, H, W)`` or ``(B, 1, H, W)`` with values in ``[0, 1]``; any
@@ -38,6 +39,7 @@ class DigitClassifier(nn.Module):
     """
 
     num_features = 128
+    batch_parts = 2  # loss takes (images, labels)
 
     def __init__(self, num_classes: int = 10):
         super().__init__()

@@ -15,6 +15,7 @@ so their bits/dim are comparable with discrete models' and never flattered.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -42,7 +43,25 @@ __all__ = [
 
 
 def nats_to_bits(nats):
-    """Convert nats to bits (divide by ``ln 2``); floats, arrays or tensors."""
+    """Convert nats to bits (divide by ``ln 2``): a float, array or tensor of any shape,
+    returned as the same kind (NumPy scalars as floats).
+
+    ``±inf`` converts to ``±inf`` (an example of probability 0 has ``-inf`` nats of
+    log-likelihood); NaN is refused: it is a failed computation, not an amount of
+    information.
+    """
+    if isinstance(nats, (torch.Tensor, np.ndarray)):
+        values = nats
+    elif isinstance(nats, (numbers.Real, np.generic)) and not isinstance(nats, bool):
+        values = nats = float(nats)
+    else:
+        values = checks.array(nats, "nats", min_len=0, finite=False)  # lists; names a bad type
+        nats = values
+    if isinstance(values, torch.Tensor):
+        if checks.values_checked() and bool(torch.isnan(values.detach()).any()):
+            raise ValueError("nats contains NaN; check the computation that produced it")
+    elif np.isnan(values).any():
+        raise ValueError("nats contains NaN; check the computation that produced it")
     return nats / math.log(2)
 
 
@@ -53,6 +72,11 @@ def bits_per_dim(nll_nats, dims: int) -> float:
         nll_nats: negative log-likelihoods per example in nats, shape ``(B,)`` (or
             a scalar mean).
         dims: the number of dimensions of one example (64 for 8x8 digits).
+    Returns:
+        ``mean(nll_nats) / (dims ln 2)``. An example the model gives probability 0 has
+        NLL ``+inf``, and then so is the answer: ``inf`` bits/dim is a legitimate result
+        (the memorizer on new data), not an error. NaN, ``-inf`` and an empty ``nll_nats``
+        are refused.
     """
     dims = checks.integer(dims, "dims", fix="e.g. dims=64 for 8x8 images")
     nll = _nll(nll_nats, "nll_nats")
@@ -98,10 +122,15 @@ def _features(x, name: str) -> np.ndarray:
 
 
 def _flat_features(x, name: str) -> np.ndarray:
-    """Examples of any shape ``(n, ...)``, flattened to ``(n, f)``."""
+    """Examples of any shape ``(n, ...)``, ``n >= 2``, flattened to ``(n, f)``."""
     arr = checks.array(x, name, min_len=0, finite=False)
     if arr.ndim < 1:
         raise ValueError(f"{name} must have a batch axis, got shape {arr.shape}")
+    if len(arr) < 2:
+        raise ValueError(
+            f"{name} must hold at least 2 examples, got {len(arr)} (shape {arr.shape}); "
+            "pass more samples"
+        )
     return _features(arr.reshape(len(arr), -1), name)
 
 

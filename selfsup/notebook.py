@@ -51,11 +51,25 @@ def markdown_table(
     ``index_name`` heads the column of row names.
 
     ``rows`` maps a row name to ``{column: value}``; missing or NaN values show as
-    "–", infinite ones as "∞". In the book it renders as a table; in Jupyter too.
+    "–", infinite ones as "∞". ``columns`` is a sequence of column names (a list or
+    tuple of strings; one name is ``["loss"]``, not ``"loss"``). In the book it renders
+    as a table; in Jupyter too.
     """
     import math
+    from collections.abc import Mapping
 
     from IPython.display import Markdown
+
+    from . import _checks as checks
+
+    if isinstance(columns, (str, bytes)) or not isinstance(columns, (list, tuple)):
+        fix = f"pass columns=[{columns!r}]" if isinstance(columns, str) else None
+        checks._fail("columns", "a list of column names such as ['bits/dim', 'FID']",
+                     columns, fix, checks.InputTypeError)  # fmt: skip
+    if not isinstance(rows, Mapping) or not all(isinstance(r, Mapping) for r in rows.values()):
+        got = checks.describe(rows)
+        raise checks.InputTypeError(f"rows must map each row name to a dict, got {got}")
+    digits = checks.integer(digits, "digits", low=0)
 
     def cell(value) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -12,6 +12,17 @@ Rules shared by every family:
   (:attr:`selfsup.data.ImageData.x_train`, values ``0..levels-1``) in ``loss``,
   ``log_prob``, ``encode`` and ``embed``, and does its own scaling (to ``[0, 1]``) or
   dequantization inside. A chapter never rescales pixels for a model.
+- **Inputs as users hold them** (scikit-learn's rule: convert where nothing is lost,
+  refuse with a ``ValueError`` that names the argument and the fix otherwise). The
+  same images in any of these forms give the same results: integer tensors of any
+  integer dtype, whole-number floats (``x.float()``), NumPy arrays of any int or float
+  dtype, and a singleton channel axis ``(B, 1, H, W)`` for a model of ``(H, W)``
+  images. Refused: fractional floats where grey levels are meant (multiply floats in
+  ``[0, 1]`` by ``levels - 1`` and round), values outside ``0..levels-1``, several
+  channels, an empty batch to ``loss`` (whose mean would be NaN). Floats are converted
+  to the model's dtype and device (a float64 array for a float32 model is float32; no
+  float64 reaches a device without it, Apple's MPS). Hyperparameters may be NumPy
+  scalars. The conversion is done once, in :func:`selfsup._checks.images`.
 - **Randomness in.** Every random method takes ``generator: torch.Generator | None``
   as a keyword. ``None`` draws from torch's global generator. A generator on the CPU
   works with a model on a GPU: draws are made on the generator's device and moved
@@ -21,6 +32,16 @@ Rules shared by every family:
   the CPU are accepted and moved. Outputs are on the model's device.
 - **Mode.** No method leaves the model in a train/eval mode other than the one it
   found (:func:`selfsup.runtime.eval_mode`).
+- **One meaning per verb.** ``log_prob(x, *, generator=None, **estimator)`` on every
+  density model (an exact model accepts and ignores ``generator``); ``sample(n, *,
+  generator=None)`` returns one tensor on every sampler (labels, where a model has
+  them, come from another method: ``ClassConditional.sample_with_labels``); ``elbo(x,
+  *, generator=None)`` returns the same :class:`~selfsup.models.vae.ELBO` for the VAE
+  and the hierarchical VAE.
+- **Save and load.** ``selfsup.save(model, path)`` stores the class, the constructor's
+  arguments, the weights and the fitted state; ``selfsup.load(path)`` rebuilds the
+  model, with the same state and the same outputs (:mod:`selfsup.saving`). Every model
+  inherits :class:`selfsup.saving.Saveable` to record its constructor's arguments.
 """
 
 from __future__ import annotations
@@ -46,10 +67,22 @@ class Trainable(Protocol):
     ``loss(batch)`` returns a scalar tensor with gradients: what training minimises
     (for density models, the mean negative log-likelihood or its bound, in nats per
     example). ``batch`` is a slice of the training data as the data set holds it
-    (integer images for image models). A model whose loss needs several examples per
-    batch (a contrastive loss needs negatives) sets ``min_batch_size``. A model whose
-    training is a game rather than a minimisation (the GAN) sets ``adversarial = True``:
-    ``fit`` refuses it, and :func:`selfsup.models.gan.train_gan` trains it.
+    (integer images for image models), with at least one example. A model whose loss
+    needs several examples per batch (a contrastive loss needs negatives) sets
+    ``min_batch_size``. A model whose training is a game rather than a minimisation
+    (the GAN) sets ``adversarial = True``: ``fit`` refuses it, and
+    :func:`selfsup.models.gan.train_gan` trains it.
+
+    **How many parts a batch has.** A model declares ``batch_parts = k``, the number of
+    parts its loss takes: ``fit`` passes the first ``k`` parts of data made of several
+    (a tuple of tensors, a ``TensorDataset``, a ``Dataset`` or ``DataLoader`` of tuples)
+    and drops the rest, such as labels; ``k = 1`` gives a tensor, ``k > 1`` a tuple.
+    Every model of the library declares it (``1``; ``TwoTower`` takes pairs, ``2``), so
+    a labelled ``DataLoader(TensorDataset(x, y))`` trains an unsupervised model on
+    ``x``. A model that does not declare it (one defined in a notebook) gets a tuple of
+    tensors whole, as ``fit`` always gave it (a critic whose loss takes ``(real,
+    fake)``), and the first part ``x`` of each ``(x, y, ...)`` item of a ``Dataset`` or
+    ``DataLoader`` (:mod:`selfsup.train`).
     """
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor: ...
@@ -59,11 +92,12 @@ class Trainable(Protocol):
 class Sampler(Protocol):
     """A generative model.
 
-    ``sample(n, *, generator=None)`` returns ``n`` examples ``(n, *shape)`` on the
-    data's scale: integer images (``torch.long``, ``0..levels-1``) for an image model,
-    floats for a model of continuous data (which says so in its docstring).
+    ``sample(n, *, generator=None)`` returns one tensor, ``n`` examples ``(n, *shape)``
+    on the data's scale: integer images (``torch.long``, ``0..levels-1``) for an image
+    model, floats for a model of continuous data (which says so in its docstring).
     ``n = 0`` gives an empty batch of that shape. The same generator state gives the
-    same samples.
+    same samples. Never a tuple: a model with labels returns them from another method
+    (``sample_with_labels``).
     """
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor: ...
@@ -73,14 +107,19 @@ class Sampler(Protocol):
 class DensityModel(Sampler, Protocol):
     """A model that evaluates (a bound on) the probability of data.
 
-    ``log_prob(x)`` returns ``(B,)`` **nats** per example, summed over dimensions,
-    finite on the data set's values. A model that computes a bound (a VAE's
-    importance-weighted bound, a continuous density of dequantized pixels, which is a
-    lower bound on the discrete log-likelihood) says so in its docstring; a stochastic
-    estimate takes ``generator=``.
+    ``log_prob(x, *, generator=None, **estimator)`` returns ``(B,)`` **nats** per
+    example, summed over dimensions, finite on the data set's values. A model that
+    computes a bound (a VAE's importance-weighted bound, a continuous density of
+    dequantized pixels, which is a lower bound on the discrete log-likelihood) says so
+    in its docstring. Every model takes ``generator`` as a keyword: a stochastic
+    estimate draws with it, so the same generator state gives the same values, and
+    an exact model accepts and ignores it. Further keywords set the estimator (a VAE's
+    ``k`` importance samples); their defaults keep a bound a bound.
     """
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor: ...
+    def log_prob(
+        self, x: torch.Tensor, *, generator: torch.Generator | None = None, **estimator
+    ) -> torch.Tensor: ...
 
 
 @runtime_checkable

@@ -4,6 +4,20 @@
 models, autoencoders, contrastive models. It records per-epoch train and
 validation losses, can stop early and restore the best weights, shows a progress
 bar only when someone is watching, and refuses to go on after a NaN or inf loss.
+
+What a batch is (the rule of :func:`fit`, also in :class:`selfsup.protocols.Trainable`):
+
+- A model that declares ``batch_parts = k`` takes ``k`` parts: from data made of
+  several parts (a tuple of tensors, a ``TensorDataset``, a ``Dataset`` or
+  ``DataLoader`` whose items are tuples), ``fit`` passes the first ``k`` and drops the
+  rest (labels), a tensor for ``k = 1``, a tuple otherwise. Every model of the library
+  declares it (``1`` for the unsupervised models, ``2`` for ``TwoTower``'s pairs), so
+  ``fit(vae, (x, y))`` and ``fit(vae, DataLoader(TensorDataset(x, y)))`` train on ``x``.
+- A model that does not declare it keeps the behaviour of tuples of tensors: a tuple
+  of tensors given to ``fit`` gives it tuple batches, whole (a critic whose loss takes
+  ``(real, fake)``); but the items of a ``Dataset`` or ``DataLoader`` (a
+  ``TensorDataset`` included) that are tuples ``(x, y, ...)`` are reduced to ``x``,
+  the data of an unsupervised model.
 """
 
 from __future__ import annotations
@@ -23,7 +37,7 @@ from . import _checks as checks
 from . import runtime
 from .runtime import progress_enabled
 
-__all__ = ["History", "TrainingDiverged", "fit", "iterate_batches"]
+__all__ = ["History", "TrainingDiverged", "batch_parts", "fit", "iterate_batches"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -59,10 +73,33 @@ class History:
 Data = torch.Tensor | Sequence[torch.Tensor]
 
 
-def _as_tensors(data: Data, name: str) -> tuple[torch.Tensor, ...]:
-    """``data`` (a tensor, an array, or a tuple of them) as a tuple of checked tensors:
-    non-empty, of equal lengths, without NaN or inf (checked once, here)."""
-    if isinstance(data, torch.utils.data.TensorDataset):
+def batch_parts(model) -> int | None:
+    """The number of parts of a batch that ``model.loss`` takes (its ``batch_parts``),
+    or ``None`` where it does not declare it (see the rule in :mod:`selfsup.train`)."""
+    parts = getattr(model, "batch_parts", None)
+    return None if parts is None else checks.integer(parts, "model.batch_parts")
+
+
+def _keep(parts: tuple, declared: int | None, from_dataset: bool, name: str) -> tuple:
+    """The parts of a batch (or of the data) that the model takes, by the rule of
+    :mod:`selfsup.train`: the first ``declared``; undeclared, all of a tuple of tensors
+    and the first of a data set's items."""
+    if declared is None:
+        return parts[:1] if from_dataset else parts
+    if len(parts) < declared:
+        raise ValueError(
+            f"the model's loss takes batches of {declared} parts (batch_parts={declared}), "
+            f"but {name} has {len(parts)}; pass a tuple of {declared} tensors"
+        )
+    return parts[:declared]
+
+
+def _as_tensors(data: Data, name: str, declared: int | None = None) -> tuple[torch.Tensor, ...]:
+    """``data`` (a tensor, an array, a tuple of them or a ``TensorDataset``) as a tuple
+    of checked tensors, the parts the model takes (:func:`_keep`): non-empty, of equal
+    lengths, without NaN or inf (checked once, here)."""
+    from_dataset = isinstance(data, torch.utils.data.TensorDataset)
+    if from_dataset:
         data = data.tensors
     if isinstance(data, (torch.Tensor, np.ndarray)):
         parts = (data,)
@@ -77,16 +114,16 @@ def _as_tensors(data: Data, name: str) -> tuple[torch.Tensor, ...]:
             f"{name} must be a tensor or a tuple of tensors, got {checks.describe(data)}; "
             "or a torch Dataset or DataLoader"
         )
-    tensors = tuple(
-        checks.tensor(t, name if len(parts) == 1 else f"{name}[{i}]") for i, t in enumerate(parts)
-    )
-    n = len(tensors[0])
-    if any(len(t) != n for t in tensors):
+    n = len(parts[0])
+    if any(len(t) != n for t in parts):
         raise ValueError(
-            f"the tensors of {name} have different lengths {[len(t) for t in tensors]}; "
+            f"the tensors of {name} have different lengths {[len(t) for t in parts]}; "
             "pair each example with its own label or view"
         )
-    return tensors
+    kept = _keep(parts, declared, from_dataset, name)
+    return tuple(
+        checks.tensor(t, name if len(parts) == 1 else f"{name}[{i}]") for i, t in enumerate(kept)
+    )
 
 
 def iterate_batches(
@@ -149,9 +186,11 @@ class _Source:
     #: Tensors up to this size move to the training device once, before the first epoch.
     ON_DEVICE_BYTES = 1 << 30
 
-    def __init__(self, data, name: str, batch_size: int, device, min_size: int, generator):
+    def __init__(self, data, name: str, batch_size: int, device, min_size: int, generator,
+                 declared: int | None = None):  # fmt: skip
         self.name, self.batch_size, self.device, self.min_size = name, batch_size, device, min_size
         self.generator, self.loader, self.tensors = generator, None, None
+        self.declared = declared
         if isinstance(data, torch.utils.data.DataLoader):
             self.loader = data
         elif isinstance(data, torch.utils.data.Dataset) and not isinstance(
@@ -161,7 +200,7 @@ class _Source:
                 data, batch_size=batch_size, shuffle=name == "train", generator=generator
             )
         else:
-            tensors = _as_tensors(data, name)
+            tensors = _as_tensors(data, name, declared)
             if sum(t.nelement() * t.element_size() for t in tensors) <= self.ON_DEVICE_BYTES:
                 tensors = tuple(t.to(device) for t in tensors)
             self.tensors = tensors
@@ -186,10 +225,12 @@ class _Source:
             return
         for batch in self.loader:
             if isinstance(batch, (tuple, list)):
-                batch = tuple(torch.as_tensor(t).to(self.device) for t in batch)
+                parts = _keep(tuple(batch), self.declared, True, f"a batch of {self.name}")
+                batch = tuple(torch.as_tensor(t).to(self.device) for t in parts)
                 if len(batch) == 1:
                     batch = batch[0]
             else:
+                _keep((batch,), self.declared, True, f"a batch of {self.name}")
                 batch = torch.as_tensor(batch).to(self.device)
             if _size(batch) >= self.min_size:
                 yield batch
@@ -340,6 +381,15 @@ def fit(
             device once when it is small (up to 1 GiB). Or a torch ``Dataset`` (batched
             and shuffled here) or a ``DataLoader`` (used as it is: its own batch size and
             order); each batch moves to the device as it comes.
+
+            **Which parts the loss gets.** A model that declares ``batch_parts = k``
+            gets the first ``k`` parts of each batch (a tensor for ``k = 1``); further
+            parts, such as labels, are dropped: every model of the library declares
+            it, so ``fit(vae, (x_train, y_train))`` or a labelled ``DataLoader`` trains
+            on the images alone. A model that does not declare it gets a tuple of
+            tensors whole (a critic whose loss takes ``(real, fake)``), and the first
+            part, ``x``, of each item of a ``Dataset`` or ``DataLoader`` (a
+            ``TensorDataset`` included) that holds tuples ``(x, y, ...)``.
         val: validation data of the same form, evaluated after every epoch.
         epochs: the maximum number of passes over ``train`` (cut to
             :data:`selfsup.runtime.SMOKE_EPOCHS` in the full profile's smoke check).
@@ -410,8 +460,9 @@ def fit(
         raise ValueError("model has no parameters to train")
     device = runtime.device() if device is None else checks.device(device)
     generator = torch.Generator().manual_seed(runtime.derived_seed() if seed is None else seed)
+    declared = batch_parts(model)
     sources = {
-        name: _Source(data, name, batch_size, device, min_size, generator)
+        name: _Source(data, name, batch_size, device, min_size, generator, declared)
         for name, data in (("train", train), ("val", val))
         if data is not None
     }

@@ -31,6 +31,7 @@ from selfsup.models import gan as gn
 from selfsup.models import hvae as hv
 from selfsup.models import vae as va
 from selfsup.models import vqvae as vq
+from selfsup.notebook import markdown_table
 
 NAN = float("nan")
 INF = float("inf")
@@ -71,6 +72,12 @@ def _simclr():
 
 def _pca():
     return ae.pca(torch.randn(10, 4), 2)
+
+
+def _class_conditional():
+    return bl.ClassConditional(lambda x: bl.Memorizer().fit(x)).fit(
+        _levels(20), torch.arange(20) % 2
+    )
 
 
 class Linear(torch.nn.Module):
@@ -115,10 +122,12 @@ CASES = [
     ("Flow.log_prob/wrong shape", lambda: _flow().log_prob(torch.zeros(3, 5)), "x", None),
     ("Flow.log_prob/levels out of range",
      lambda: _flow(17, (8, 8)).log_prob(torch.full((2, 8, 8), 20)), "x", "0..16"),
-    ("Flow.log_prob/undequantized floats", lambda: _flow(17, (8, 8)).log_prob(_levels().float()),
-     "x", "dequantize"),
-    ("Flow.loss/floats", lambda: _flow(17, (8, 8)).loss(torch.rand(2, 8, 8)), "batch",
-     "integer"),
+    ("Flow.log_prob/dequantized out of range",
+     lambda: _flow(17, (8, 8)).log_prob(torch.rand(2, 8, 8) + 16.5), "x", "0..16"),
+    ("Flow.loss/dequantized out of range",
+     lambda: _flow(17, (8, 8)).loss(torch.rand(2, 8, 8) - 0.5), "batch", "\\[0, 17\\]"),
+    ("Flow.loss/several channels", lambda: _flow(17, (8, 8)).loss(torch.zeros(2, 3, 8, 8).long()),
+     "batch", "single-channel"),
     ("Flow.sample/n=-1", lambda: _flow().sample(-1), "n", None),
     ("Flow.sample/n=2.5", lambda: _flow().sample(2.5), "n", None),
     ("Flow.sample/seed as generator", lambda: _flow().sample(2, generator=0), "generator",
@@ -133,6 +142,10 @@ CASES = [
      "dequantize"),
     ("Permute/order", lambda: fl.Permute(3, order="sorted"), "order", None),
     ("coupling_mask/shape", lambda: fl.coupling_mask("half", "8x8"), "shape", None),
+    ("coupling_mask/one feature", lambda: fl.coupling_mask("half", (1,)), "shape",
+     "at least 2"),
+    ("coupling_mask/one pixel", lambda: fl.coupling_mask("checkerboard", (1, 1)), "shape",
+     None),
     # ---------------------------------------------------------- autoencoders
     ("Autoencoder/latent_dim=0", lambda: ae.Autoencoder((8, 8), 0), "latent_dim", None),
     ("Autoencoder/hidden=(-1,)", lambda: ae.Autoencoder((8, 8), 2, hidden=(-1,)), "hidden",
@@ -154,11 +167,24 @@ CASES = [
     ("VAE/latent_dim=0", lambda: va.VAE((8, 8), 0, levels=17), "latent_dim", None),
     ("VAE/levels missing", lambda: va.VAE((8, 8), 2), "levels", None),
     ("VAE/likelihood", lambda: va.VAE((8, 8), 2, likelihood="poisson"), "likelihood", None),
-    ("VAE.loss/floats for categorical", lambda: _vae().loss(torch.rand(4, 8, 8)), "x",
+    ("VAE.loss/floats for categorical", lambda: _vae().loss(torch.rand(4, 8, 8)), "batch",
      "integers"),
-    ("VAE.loss/levels too high", lambda: _vae().loss(_levels() + 17), "x", "0..16"),
-    ("VAE.loss/not binary", lambda: va.VAE((8, 8), 2, "bernoulli").loss(_levels().float()), "x",
-     "binar"),
+    ("VAE.loss/unit floats", lambda: _vae().loss(_levels().float() / 16), "batch",
+     "multiply by levels - 1 and round"),
+    ("VAE.loss/levels too high", lambda: _vae().loss(_levels() + 17), "batch", "0..16"),
+    ("VAE.loss/not binary", lambda: va.VAE((8, 8), 2, "bernoulli").loss(_levels().float()),
+     "batch", "binar"),
+    ("VAE.loss/several channels", lambda: _vae().loss(_levels()[:, None].expand(4, 3, 8, 8)),
+     "batch", "single-channel"),
+    ("VAE.loss/NaN", lambda: _vae().loss(torch.full((2, 8, 8), NAN)), "batch", "NaN"),
+    ("VAE.decoder_log_prob/fractional", lambda: _vae().decoder_log_prob(
+        torch.rand(2, 64) * 16, torch.zeros(2, 4)), "flat", "whole numbers"),
+    ("VAE.decoder_log_prob/shape", lambda: _vae().decoder_log_prob(
+        _levels(2), torch.zeros(2, 4)), "flat", None),
+    ("VAE.decoder_log_prob/latent", lambda: _vae().decoder_log_prob(
+        _levels(2).reshape(2, 64), torch.zeros(2, 3)), "z", "latent_dim"),
+    ("VAE.log_prob/seed as generator", lambda: _vae().log_prob(_levels(), generator=3),
+     "generator", "manual_seed"),
     ("VAE.decode/NaN z", lambda: _vae().decode(torch.full((2, 4), NAN)), "z", "NaN"),
     ("VAE.decode/wrong latent", lambda: _vae().decode(torch.zeros(2, 5)), "z", "latent_dim"),
     ("VAE.iwae_bound/k=0", lambda: _vae().iwae_bound(_levels(), k=0), "k", None),
@@ -239,6 +265,15 @@ CASES = [
      "logit_scale", None),
     ("uniformity/t<0", lambda: cl.uniformity(torch.randn(4, 3), t=-2), "t", None),
     ("uniformity/NaN", lambda: cl.uniformity(torch.full((4, 3), NAN)), "z", "NaN"),
+    ("uniformity/integers", lambda: cl.uniformity(torch.arange(6)[:, None]), "z", "float"),
+    ("info_nce/integers", lambda: cl.info_nce(torch.arange(6)[:, None], torch.arange(6)[:, None]),
+     "u", "labels"),
+    ("nt_xent/integers", lambda: cl.nt_xent(torch.ones(4, 2).long(), torch.randn(4, 2)), "z1",
+     "float"),
+    ("clip_loss/integers", lambda: cl.clip_loss(torch.randn(4, 2), torch.ones(4, 2).long(), 1.0),
+     "text_emb", "float"),
+    ("alignment/integers", lambda: cl.alignment(torch.ones(4, 2).long(), torch.ones(4, 2).long()),
+     "z1", "float"),
     ("alignment/alpha", lambda: cl.alignment(torch.randn(4, 3), torch.randn(4, 3), alpha=0),
      "alpha", None),
     ("Augment/cutout_p=2", lambda: cl.Augment(cutout_p=2), "cutout_p", None),
@@ -246,6 +281,10 @@ CASES = [
     ("Augment/integers", lambda: cl.Augment()(_levels()), "x", "divide"),
     ("Augment/NaN", lambda: cl.Augment()(torch.full((2, 8, 8), NAN)), "x", "NaN"),
     ("SimCLR.loss/unscaled", lambda: _simclr().loss(_levels().float()), "batch", "\\[0, 1\\]"),
+    ("SimCLR.loss/unit floats for grey levels", lambda: configs.simclr(QUICK).loss(
+        _levels().float() / 16), "batch", "multiply by levels - 1 and round"),
+    ("SimCLR.loss/one image", lambda: configs.simclr(QUICK).loss(_levels(1)), "batch",
+     "at least 2"),
     ("SimCLR.embed/NaN", lambda: _simclr().embed(torch.full((2, 8, 8), NAN)), "x", "NaN"),
     ("SimCLR/temperature", lambda: cl.SimCLR(cl.ConvEncoder(8, 4), temperature=-1),
      "temperature", None),
@@ -281,9 +320,24 @@ CASES = [
     ("ClassConditional.sample/unfitted", lambda: bl.ClassConditional(bl.Memorizer).sample(3),
      "not fitted", "fit"),
     ("ClassConditional/make_model", lambda: bl.ClassConditional(3), "make_model", None),
+    ("ClassConditional.sample/unknown label", lambda: _class_conditional().sample(
+        2, labels=[0, 5]), "labels", "\\[0, 1\\]"),
+    ("ClassConditional.sample/labels length", lambda: _class_conditional().sample(
+        3, labels=[0, 1]), "labels", "n=3"),
+    ("ClassConditional.fit/loaded", lambda: bl.ClassConditional().fit(_levels(20),
+                                                                      torch.arange(20) % 2),
+     "make_model", None),
     # ---------------------------------------------------------------- metrics
     ("bits_per_dim/empty", lambda: metrics.bits_per_dim([], 64), "nll_nats", "empty"),
     ("bits_per_dim/NaN", lambda: metrics.bits_per_dim([NAN], 64), "nll_nats", "NaN"),
+    ("bits_per_dim/NaN among inf", lambda: metrics.bits_per_dim([INF, NAN], 64), "nll_nats",
+     "NaN"),
+    ("nats_to_bits/NaN", lambda: metrics.nats_to_bits(NAN), "nats", "NaN"),
+    ("nats_to_bits/NaN array", lambda: metrics.nats_to_bits(np.array([1.0, NAN])), "nats",
+     "NaN"),
+    ("nats_to_bits/NaN tensor", lambda: metrics.nats_to_bits(torch.tensor([NAN])), "nats",
+     "NaN"),
+    ("nats_to_bits/string", lambda: metrics.nats_to_bits("3 nats"), "nats", None),
     ("bits_per_dim/dims=0", lambda: metrics.bits_per_dim([1.0], 0), "dims", None),
     ("bits_per_dim/dims float", lambda: metrics.bits_per_dim([1.0], 64.5), "dims", None),
     ("perplexity/empty", lambda: metrics.perplexity([]), "nll_nats_per_token", "empty"),
@@ -300,6 +354,14 @@ CASES = [
                                                             k=4), "k", None),
     ("memorisation/features", lambda: metrics.memorisation(np.zeros((4, 2)), np.zeros((4, 3)),
                                                            np.zeros((4, 2))), "features", None),
+    ("memorisation/no samples", lambda: metrics.memorisation(
+        np.zeros((0, 8, 8)), np.ones((4, 8, 8)), np.ones((4, 8, 8))), "samples", "at least 2"),
+    ("classification_accuracy_score/no samples", lambda: metrics.classification_accuracy_score(
+        np.zeros((0, 8, 8)), np.zeros(0), np.zeros((4, 8, 8)), np.arange(4) % 2), "samples",
+     "at least 2"),
+    ("classification_accuracy_score/no test", lambda: metrics.classification_accuracy_score(
+        np.random.rand(4, 8, 8), np.arange(4) % 2, torch.zeros(0, 8, 8), np.zeros(0)), "test_x",
+     "at least 2"),
     ("classification_accuracy_score/one class", lambda: metrics.classification_accuracy_score(
         np.zeros((4, 2)), np.zeros(4), np.zeros((2, 2)), np.zeros(2)), "labels", "two classes"),
     # ----------------------------------------------------------------- pareto
@@ -317,6 +379,14 @@ CASES = [
     ("gaussian_kl/variance", lambda: divergences.gaussian_kl(0.0, -1.0, 0.0, 1.0), "cov0", None),
     ("mmd/one sample", lambda: divergences.mmd([1.0], [1.0, 2.0]), "x", "2 samples"),
     ("wasserstein/p", lambda: divergences.wasserstein([1.0, 2.0], [1.0, 2.0], p=0.5), "p", None),
+    ("kl_from_samples/shapes", lambda: divergences.kl_from_samples(np.zeros(4), np.zeros((4, 1))),
+     "logq", "same shape"),
+    ("kl_from_samples/lengths", lambda: divergences.kl_from_samples(np.zeros(4), np.zeros(3)),
+     "logq", "same shape"),
+    ("gaussian_tv/vector sigma", lambda: divergences.gaussian_tv(0.0, [1.0, -1.0], 0.0, 1.0),
+     "sigma0", "positive"),
+    ("gaussian_tv/shapes", lambda: divergences.gaussian_tv([0.0, 1.0], 1.0, [0.0, 1.0, 2.0], 1.0),
+     "mu0", "broadcast"),
     # ------------------------------------------------------------------- data
     ("dequantize/floats", lambda: data.dequantize(torch.rand(3), 17), "x", "integer"),
     ("dequantize/levels", lambda: data.dequantize(_levels(), 10), "x", "levels"),
@@ -329,6 +399,9 @@ CASES = [
      None),
     ("image_grid/NaN", lambda: plotting.image_grid(torch.full((2, 8, 8), NAN)), "images", "NaN"),
     ("samples_2d/shape", lambda: plotting.samples_2d(torch.zeros(3, 3)), "x", None),
+    ("markdown_table/one column as a string", lambda: markdown_table({"a": {"loss": 1.0}}, "loss"),
+     "columns", "\\['loss'\\]"),
+    ("markdown_table/rows", lambda: markdown_table([1.0, 2.0], ["loss"]), "rows", None),
 ]  # fmt: skip
 
 
@@ -375,6 +448,177 @@ def test_numpy_scalars_and_arrays_are_accepted():
         np.random.default_rng(0).normal(size=(20, 2))
     )
     assert model.sample(np.int64(3)).shape == (3, 2)
+    # NumPy scalars as hyperparameters, of any width
+    assert checks.integer(np.int64(2), "k") == 2 and checks.integer(np.uint8(3), "k") == 3
+    assert checks.number(np.float32(1.0), "lr") == 1.0
+    assert checks.probability(np.float16(0.5), "p") == 0.5
+    assert checks.sizes(np.array([8, 8]), "shape") == (8, 8)
+    assert _vae(beta=np.float32(0.5)).beta == 0.5
+    assert cl.SimCLR(cl.ConvEncoder(np.int32(8), np.int64(4)), temperature=np.float64(0.2)
+                     ).temperature == pytest.approx(0.2)  # fmt: skip
+    assert ar.MADE((3, 4), np.int16(5), hidden=(np.int64(16),)).levels == 5
+    with pytest.raises(TypeError, match="k=2"):
+        checks.integer(np.float32(2.0), "k")
+
+
+@pytest.mark.parametrize("name", sorted(configs.ALL))
+def test_an_empty_batch_to_loss_is_refused_by_every_configuration(name):
+    """The mean loss of no examples is NaN (it was, for the VAEs, PixelCNN and the pixel
+    transformer; MADE failed in a reshape): each loss refuses an empty batch by name."""
+    model = configs.ALL[name](QUICK, profile="quick")
+    with pytest.raises(ValueError, match="batch") as info:
+        model.loss(QUICK.x_train[:0])
+    assert "empty" in str(info.value) or "at least" in str(info.value)
+    assert "/selfsup/" in traceback.extract_tb(info.tb)[-1].filename.replace("\\", "/")
+
+
+def test_an_empty_batch_gives_an_empty_log_prob():
+    """log_prob of no examples is no values (not an error, not NaN)."""
+    x = QUICK.x_test[:0]
+    for name in ("made", "pixelcnn", "pixel_transformer", "flow", "vae"):
+        model = configs.ALL[name](QUICK, profile="quick").eval()
+        with torch.no_grad():
+            assert model.log_prob(x).shape == (0,), name
+    with pytest.raises(ValueError, match="batch"):
+        va.LinearGaussianVAE(4, 2).loss(torch.zeros(0, 4))
+    with pytest.raises(ValueError, match="batch"):
+        cl.TwoTower(torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)).loss(
+            (torch.zeros(0, 3), torch.zeros(0, 3))
+        )
+
+
+def test_float64_arrays_are_converted_to_a_float32_model_dtype():
+    """A float64 NumPy array (or tensor) for a float32 model is converted, not passed on to
+    fail in a matrix product ("mat1 and mat2 must have the same dtype")."""
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(6, 2))  # float64
+    flow = _flow().eval()
+    assert flow.log_prob(points).dtype == torch.float32
+    assert torch.allclose(flow.log_prob(points), flow.log_prob(torch.tensor(points).float()))
+    assert flow.decode(rng.normal(size=(3, 2))).dtype == torch.float32
+    assert flow.loss(points).dtype == torch.float32
+    gaussian = va.VAE((8, 8), 2, likelihood="gaussian", hidden=(8,))
+    assert torch.isfinite(gaussian.loss(rng.normal(size=(4, 8, 8)))).all()
+    assert gaussian.decode(rng.normal(size=(3, 2))).dtype == torch.float32
+    assert _vae().decode(np.zeros((2, 4))).shape == (2, 8, 8)
+    quantizer = vq.VectorQuantizer(4, 2)
+    out = quantizer(rng.normal(size=(5, 2)))
+    assert out.quantized.dtype == torch.float32 and out.indices.shape == (5,)
+    assert quantizer.nearest(rng.normal(size=(5, 2))).shape == (5,)
+    critic = gn.Discriminator((2,), (8,))
+    penalty = gn.gradient_penalty(critic, points[:3], rng.normal(size=(3, 2)))
+    assert penalty.dtype == torch.float32 and torch.isfinite(penalty)
+    assert critic(points).dtype == torch.float32
+    assert gn.Generator(2, (2,), (8,))(rng.normal(size=(3, 2))).shape == (3, 2)
+    assert torch.isfinite(_gan().loss(points))
+    real = ae.Autoencoder((8, 8), 2, hidden=(8,))
+    assert real.loss(rng.normal(size=(4, 8, 8))).dtype == torch.float32
+    assert real.decode(np.zeros((1, 2))).dtype == torch.float32
+    towers = cl.TwoTower(torch.nn.Linear(3, 2), torch.nn.Linear(3, 2))
+    assert torch.isfinite(towers.loss((rng.normal(size=(4, 3)), rng.normal(size=(4, 3)))))
+    assert towers.embed(rng.normal(size=(4, 3))).dtype == torch.float32
+    # a float64 model keeps float64: inputs take the model's dtype, whichever it is
+    double = _flow().double().eval()
+    assert double.log_prob(points.astype(np.float32)).dtype == torch.float64
+
+
+def test_grey_levels_are_accepted_in_every_lossless_form():
+    """Integer tensors, whole-number floats, NumPy arrays of any int or float dtype,
+    booleans and a singleton channel axis all give the integer images themselves."""
+    x = _levels()
+    forms = {
+        "long": x, "int32": x.int(), "uint8": x.to(torch.uint8), "float": x.float(),
+        "double": x.double(), "half": x.half(), "channel": x[:, None],
+        "numpy int64": x.numpy(), "numpy uint16": x.numpy().astype(np.uint16),
+        "numpy float64": x.numpy().astype(np.float64), "numpy channel": x.numpy()[:, None],
+        "list": x.tolist(),
+    }  # fmt: skip
+    for name, form in forms.items():
+        got = checks.images(form, "x", (8, 8), "levels", 17)
+        assert got.dtype == torch.long and torch.equal(got, x), name
+    assert torch.equal(checks.images(x > 8, "x", (8, 8), "levels", 17), (x > 8).long())
+    unit = checks.unit_images(x.numpy().astype(np.float64), "x", (8, 8), 17)
+    assert unit.dtype == torch.float32 and torch.equal(unit, x.float() / 16)
+    # SimCLR's images of any size take the channel axis too
+    assert checks.images(x[:, None], "x", None, "levels", 17, ndim=3).shape == (4, 8, 8)
+    # inside a training step (no value checks) whole floats still become the levels
+    with checks.trusted():
+        assert torch.equal(checks.images(x.float(), "x", (8, 8), "levels", 17), x)
+
+
+def test_flow_loss_and_log_prob_take_the_same_inputs():
+    """Flow.loss took only integer images while log_prob took dequantized floats too;
+    both now take integer images (any lossless form) and dequantized values, alike
+    whether or not the values are checked (a training step)."""
+    torch.manual_seed(0)
+    flow = configs.flow(QUICK).eval()
+    x = QUICK.x_test[:4]
+    u = x + torch.rand(x.shape)  # dequantized
+    with torch.no_grad():
+        for batch in (x, x.float(), x.numpy(), x[:, None]):
+            torch.manual_seed(1)
+            a = flow.loss(batch)
+            torch.manual_seed(1)
+            b = -flow.log_prob(batch).mean()
+            assert torch.equal(a, b)
+        assert torch.equal(flow.loss(u), -flow.log_prob(u).mean())
+        for batch in (x, x.float(), u):
+            checked = flow.log_prob(batch, generator=torch.Generator().manual_seed(2))
+            with checks.trusted():
+                fast = flow.log_prob(batch, generator=torch.Generator().manual_seed(2))
+            assert torch.equal(checked, fast)
+        whole = flow.log_prob(x.float(), generator=torch.Generator().manual_seed(3))
+        levels = flow.log_prob(x, generator=torch.Generator().manual_seed(3))
+        assert torch.equal(whole, levels)
+        assert torch.equal(flow.log_prob(u), flow.log_prob(u.numpy()))
+
+
+def test_gaussian_tv_is_elementwise_for_arrays():
+    mus = np.array([0.0, 0.5, 2.0])
+    sigmas = np.array([[1.0], [2.0]])
+    tv = divergences.gaussian_tv(0.0, 1.0, mus, sigmas)
+    assert tv.shape == (2, 3)
+    for i in range(2):
+        for j in range(3):
+            assert tv[i, j] == divergences.gaussian_tv(0.0, 1.0, mus[j], sigmas[i, 0])
+    assert isinstance(divergences.gaussian_tv(0, 1, 1, 1), float)
+    assert divergences.gaussian_tv(np.float32(0), 1, torch.tensor(1.0), 1) == pytest.approx(
+        divergences.gaussian_tv(0, 1, 1, 1)
+    )
+
+
+def test_infinite_nll_gives_infinite_bits_per_dim():
+    """A model that gives an example probability 0 (the memorizer on new data) has NLL
+    +inf: bits/dim is then +inf, a legitimate answer (documented), while NaN is refused."""
+    assert metrics.bits_per_dim([INF, 1.0], 64) == INF
+    assert metrics.nats_to_bits(-INF) == -INF
+    assert metrics.nats_to_bits(np.float32(math.log(2))) == pytest.approx(1.0)
+    assert isinstance(metrics.nats_to_bits(np.float64(1.0)), float)
+    assert torch.equal(metrics.nats_to_bits(torch.tensor([0.0])), torch.tensor([0.0]))
+
+
+def test_kl_from_samples_refuses_what_used_to_broadcast_to_zero():
+    logp = np.random.default_rng(0).normal(size=5)
+    assert divergences.kl_from_samples(logp, logp).value == 0.0
+    assert divergences.kl_from_samples(logp[:, None], logp[:, None]).value == 0.0
+    with pytest.raises(ValueError, match="same shape"):
+        divergences.kl_from_samples(logp, logp[:, None])
+
+
+def test_class_conditional_samples_are_one_tensor_and_labels_come_separately():
+    cc = _class_conditional()
+    x = cc.sample(6, generator=torch.Generator().manual_seed(0))
+    xl, y = cc.sample_with_labels(6, generator=torch.Generator().manual_seed(0))
+    assert isinstance(x, torch.Tensor) and torch.equal(x, xl) and y.shape == (6,)
+    labels = torch.tensor([1, 0, 1, 1])
+    asked, got = cc.sample_with_labels(4, labels=labels, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(got, labels)
+    # each sample is a training example of its own class (the memorizer copies)
+    train, classes = _levels(20), torch.arange(20) % 2
+    for image, label in zip(asked, got, strict=True):
+        same = (train == image).flatten(1).all(1)
+        assert same.any() and (classes[same] == label).all()
+    assert cc.sample(3, labels=np.array([0, 0, 1])).shape == (3, 8, 8)
 
 
 def test_sample_zero_gives_an_empty_batch_for_every_sampler():
@@ -386,8 +630,9 @@ def test_sample_zero_gives_an_empty_batch_for_every_sampler():
     assert _gan().sample(0).shape == (0, 2)
     assert _fitted(bl.Memorizer()).sample(0).shape == (0, 8, 8)
     assert _fitted(bl.GaussianMixture(2, seed=0)).sample(0).shape == (0, 8, 8)
-    cc = bl.ClassConditional(lambda x: bl.Memorizer().fit(x)).fit(_levels(20), torch.arange(20) % 2)
-    x, y = cc.sample(0)
+    cc = _class_conditional()
+    assert cc.sample(0).shape == (0, 8, 8)
+    x, y = cc.sample_with_labels(0)
     assert len(x) == 0 and len(y) == 0
 
 

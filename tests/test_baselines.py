@@ -72,7 +72,7 @@ def test_class_conditional_mixture_and_labelled_samples():
         for c, w in [(0, 0.75), (1, 0.25)]
     ]
     assert np.allclose(model.log_prob(x[:5]).numpy(), np.logaddexp(*parts), atol=1e-5)
-    samples, labels = model.sample(400, generator=torch.Generator().manual_seed(1))
+    samples, labels = model.sample_with_labels(400, generator=torch.Generator().manual_seed(1))
     assert samples.shape == (400, 2) and 0.65 < float((labels == 0).float().mean()) < 0.85
     assert float(samples[labels == 1, 0].mean()) > 2
 

@@ -107,6 +107,8 @@ def test_bad_input():
         LogitTransform(17)(torch.full((1, 2), 20.0))
     flow = realnvp((8, 8), layers=1, levels=17, mask="checkerboard")
     with pytest.raises(ValueError, match="integers in 0..16"):
-        flow.loss(torch.rand(2, 8, 8))
+        flow.loss(torch.full((2, 8, 8), 17))
+    with pytest.raises(ValueError, match=r"grey levels 0..16 or dequantized values in \[0, 17\]"):
+        flow.loss(torch.rand(2, 8, 8) + 17)  # loss takes dequantized values, as log_prob
     with pytest.raises(ValueError, match="NaN"):
         Flow([], (2,)).log_prob(torch.tensor([[float("nan"), 0.0]]))

@@ -12,20 +12,32 @@ and dtype, is fixed by a generator (a CPU generator also for a model on the GPU)
 gives an empty batch for ``n = 0``; ``encode``/``embed``/``complete`` return tensors
 of the right size; inputs on the CPU are accepted; every output is on the model's
 device; no method changes the train/eval mode; ``fit`` leaves the model on its device.
+
+It also checks the rules that make one contract: the same images as integers, as
+whole-number floats, with a channel axis or as a NumPy array give the same results;
+``log_prob`` takes ``generator=`` everywhere and is reproducible under it; ``sample``
+returns one tensor; ``elbo`` has one type; ``selfsup.save``/``selfsup.load`` round-trip
+every configuration and baseline to the same state and the same outputs.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import os
+from contextlib import nullcontext
 
+import numpy as np
 import pytest
 import torch
 
-from selfsup import configs, data, devicecheck, protocols
+import selfsup
+from selfsup import configs, data, devicecheck, protocols, runtime
 from selfsup.data import ImageData
 from selfsup.models import baselines
 from selfsup.models.gan import train_gan
+from selfsup.models.vae import ELBO
+from selfsup.saving import Saveable
 from selfsup.train import fit
 
 
@@ -69,7 +81,8 @@ def _quick_digits() -> ImageData:
 # The full profile's data for each configuration: binarized MNIST for the likelihood
 # models (the literature's NLLs), 256 grey levels for the rest.
 LEVELS_28 = {"vae": 2, "hvae": 2, "made": 2, "pixelcnn": 2, "pixel_transformer": 2,
-             "flow": 256, "diffusion": 256, "vqvae": 256, "autoencoder": 256, "gan": 256, "simclr": 256}  # fmt: skip
+             "flow": 256, "diffusion": 256, "vqvae": 256, "autoencoder": 256, "gan": 256,
+             "simclr": 256}  # fmt: skip
 DATA = ("digits", "28x28")
 
 
@@ -121,8 +134,15 @@ def _check_density(model, x: torch.Tensor) -> None:
     n = len(x)
     with torch.no_grad():
         logp = model.log_prob(x)
+    # one meaning: generator= is a keyword of every log_prob, and fixes the estimate (in
+    # eval mode: dropout in training draws from the global generator)
+    mode = runtime.eval_mode(model) if isinstance(model, torch.nn.Module) else nullcontext()
+    with torch.no_grad(), mode:
+        a = model.log_prob(x, generator=torch.Generator().manual_seed(5))
+        b = model.log_prob(x, generator=torch.Generator().manual_seed(5))
     assert isinstance(logp, torch.Tensor) and logp.shape == (n,)
     assert torch.isfinite(logp).all(), f"log_prob must be finite: {logp}"
+    assert torch.equal(a.cpu(), b.cpu()), "the same generator state must give the same log_prob"
 
 
 @pytest.mark.parametrize("which", DATA)
@@ -214,15 +234,24 @@ BASELINES = {
     "kernel density": lambda d: baselines.Dequantized(baselines.KernelDensity(1.0), d.levels),
     "uniform": lambda d: baselines.Dequantized(baselines.UniformDensity(d.levels), d.levels),
     "memorizer": lambda d: baselines.Memorizer(),
+    "class conditional": lambda d: baselines.ClassConditional(
+        lambda xc: baselines.Memorizer().fit(xc)
+    ),
 }
+
+
+def _fitted_baseline(name: str, d: ImageData):
+    model = BASELINES[name](d)
+    if isinstance(model, baselines.ClassConditional):
+        return model.fit(d.x_train, d.y_train % 2)
+    return model.fit(d.x_train)
 
 
 @pytest.mark.parametrize("which", DATA)
 @pytest.mark.parametrize("name", sorted(BASELINES))
 def test_baseline_follows_the_protocol(name, which):
     d = _data(which, "flow")
-    model = BASELINES[name](d)
-    model.fit(d.x_train)
+    model = _fitted_baseline(name, d)
     assert isinstance(model, protocols.DensityModel)
     _check_density(model, d.x_train[:3])  # the memorizer gives new examples probability 0
     _check_sampler(model, d)
@@ -262,3 +291,249 @@ def test_the_conformance_test_fails_a_model_that_breaks_the_contract():
 
     with pytest.raises(AssertionError, match="mode"):
         _check_mode_preserved(model, leaves_eval)
+
+
+# ----------------------------------------------------------- inputs as users hold them
+
+
+def _forms(x: torch.Tensor) -> dict:
+    """The same integer images as users hold them."""
+    return {
+        "x.float()": x.float(),
+        "x[:, None]": x[:, None],
+        "x.numpy()": x.numpy(),
+        "float64 array": x.numpy().astype(np.float64),
+        "uint8 array": x.numpy().astype(np.uint8),
+    }
+
+
+def _outputs(model, x, which=("loss", "log_prob", "encode", "embed")) -> dict:
+    """What the model gives for ``x``, in eval mode, under fixed seeds, on the CPU."""
+    out = {}
+    with torch.no_grad():
+        if "loss" in which:
+            torch.manual_seed(0)
+            out["loss"] = model.loss(x)
+        if "log_prob" in which and isinstance(model, protocols.DensityModel):
+            out["log_prob"] = model.log_prob(x, generator=torch.Generator().manual_seed(1))
+        if "encode" in which and isinstance(model, protocols.LatentModel):
+            out["encode"] = model.encode(x)
+        if "embed" in which and isinstance(model, protocols.RepresentationModel):
+            out["embed"] = model.embed(x)
+    return {k: v.cpu() for k, v in out.items()}
+
+
+@pytest.mark.parametrize("name", sorted(configs.ALL))
+def test_images_in_every_lossless_form_give_the_same_results(name):
+    """x, x.float(), x[:, None], x.numpy() (int, float64, uint8) give equal loss,
+    log_prob, encode and embed, with the model on the device (float64 arrays are
+    converted before they reach it: the MPS stand-in refuses float64 there)."""
+    torch.manual_seed(0)
+    d = _quick_digits()
+    model = configs.ALL[name](d, profile="quick").to(DEVICE).eval()
+    x = d.x_test[:4]
+    reference = _outputs(model, x)
+    assert reference, f"{name} has nothing to compare"
+    for form, given in _forms(x).items():
+        got = _outputs(model, given)
+        for key, value in reference.items():
+            assert torch.equal(got[key], value), f"{name}.{key}({form}) differs from the integers"
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_baselines_take_images_in_every_lossless_form(name):
+    d = _quick_digits()
+    model = _fitted_baseline(name, d)
+    x = d.x_train[:3]
+    reference = model.log_prob(x, generator=torch.Generator().manual_seed(1))
+    for form, given in _forms(x).items():
+        got = model.log_prob(given, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(got, reference), f"{name}.log_prob({form}) differs from the integers"
+
+
+def test_the_elbo_has_one_type():
+    """VAE and hierarchical VAE return the same ELBO type with the same fields; a
+    one-layer ELBO has no kl2 (hasattr tells), both have kl = the sum of the layers."""
+    d = _quick_digits()
+    x = d.x_test[:3]
+    for name, layers in (("vae", 1), ("hvae", 2)):
+        model = configs.ALL[name](d, profile="quick")
+        with torch.no_grad():
+            terms = model.elbo(x, generator=torch.Generator().manual_seed(0))
+            again = model.elbo(x, generator=torch.Generator().manual_seed(0))
+        assert type(terms) is ELBO and terms._fields == ELBO._fields
+        assert len(terms.layers) == layers and hasattr(terms, "kl2") is (layers == 2)
+        assert torch.allclose(terms.kl, sum(terms.layers))
+        assert torch.allclose(terms.elbo, terms.reconstruction - terms.kl)
+        assert torch.equal(terms.kl1, terms.layers[0])
+        assert torch.equal(terms.elbo, again.elbo)
+        with pytest.raises(TypeError):  # the generator is a keyword
+            model.elbo(x, torch.Generator())
+
+
+# ------------------------------------------------------------------ save and load
+
+
+def _round_trip(model):
+    buffer = io.BytesIO()
+    selfsup.save(model, buffer)
+    buffer.seek(0)
+    return selfsup.load(buffer)
+
+
+def _same_state(a, b) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    for key in sa:
+        assert sa[key].dtype == sb[key].dtype, key
+        assert torch.equal(sa[key].cpu(), sb[key].cpu()), f"{key} differs after loading"
+
+
+def _draws(model, n=2):
+    with torch.no_grad():
+        return model.sample(n, generator=torch.Generator().manual_seed(9)).cpu()
+
+
+@pytest.mark.parametrize("name", sorted(configs.ALL))
+def test_configuration_saves_and_loads(name):
+    """selfsup.save / selfsup.load rebuild a trained configuration with no data set at
+    hand: the same class, state, train/eval mode and outputs (loss, log_prob, encode,
+    embed, samples under the same generator), from the device to the CPU."""
+    torch.manual_seed(0)
+    d = _quick_digits()
+    model = configs.ALL[name](d, profile="quick")
+    assert isinstance(model, Saveable), (
+        f"{type(model).__name__} must inherit selfsup.saving.Saveable (its constructor's "
+        "arguments are what load() rebuilds it from)"
+    )
+    if getattr(model, "adversarial", False):
+        train_gan(model, d.x_train[:8], steps=2, batch_size=4, progress=False, device=DEVICE)
+    else:
+        fit(model, d.x_train[:8], epochs=1, batch_size=4, lr=1e-3, progress=False, device=DEVICE)
+    model.eval()
+    loaded = _round_trip(model)
+    assert type(loaded) is type(model) and loaded.training is model.training
+    _same_state(model, loaded)
+    x = d.x_test[:3]
+    mine, theirs = _outputs(model, x), _outputs(loaded, x)
+    for key, value in mine.items():
+        assert torch.equal(theirs[key], value), f"{key} differs after loading"
+    if isinstance(model, protocols.Sampler):
+        assert torch.equal(_draws(loaded), _draws(model))
+    # the caller's random stream is untouched by rebuilding (initial weights are drawn)
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    _round_trip(model)
+    assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_baseline_saves_and_loads(name):
+    """The baselines keep their fitted state (a mixture's parameters, a kernel density's
+    points, the memorizer's table, a class-conditional model's parts)."""
+    d = _quick_digits()
+    model = _fitted_baseline(name, d)
+    loaded = _round_trip(model)
+    assert type(loaded) is type(model)
+    x = torch.cat([d.x_train[:2], d.x_test[:2]])
+    a = model.log_prob(x, generator=torch.Generator().manual_seed(1))
+    b = loaded.log_prob(x, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+    assert torch.equal(_draws(loaded, 5), _draws(model, 5))
+    if isinstance(model, baselines.ClassConditional):
+        _, ys = loaded.sample_with_labels(6, generator=torch.Generator().manual_seed(2))
+        _, expected = model.sample_with_labels(6, generator=torch.Generator().manual_seed(2))
+        assert torch.equal(ys, expected)
+    if isinstance(model, protocols.Conditional):
+        known = torch.ones(d.shape, dtype=torch.bool)
+        known[-1] = False
+        g = torch.Generator().manual_seed(4)
+        expected = model.complete(x, known, generator=g)
+        assert torch.equal(loaded.complete(x, known, generator=torch.Generator().manual_seed(4)),
+                           expected)  # fmt: skip
+
+
+def test_an_unfitted_baseline_and_a_model_of_models_save_and_load():
+    d = _quick_digits()
+    unfitted = _round_trip(baselines.Dequantized(baselines.GaussianMixture(3), d.levels))
+    assert isinstance(unfitted.model, baselines.GaussianMixture) and unfitted.shape is None
+    with pytest.raises(ValueError, match="not fitted"):
+        unfitted.sample(1)
+    from selfsup.models.vae import VAE
+
+    parts = baselines.ClassConditional(lambda xc: VAE(d.shape, 2, levels=d.levels, hidden=(8,)))
+    parts.fit(d.x_train[:20], d.y_train[:20] % 2)
+    loaded = _round_trip(parts)
+    x = d.x_test[:2]
+    kw = {"k": 4}
+    assert torch.equal(
+        loaded.log_prob(x, generator=torch.Generator().manual_seed(0), **kw),
+        parts.log_prob(x, generator=torch.Generator().manual_seed(0), **kw),
+    )
+    with pytest.raises(ValueError, match="make_model"):
+        loaded.fit(d.x_train[:20], d.y_train[:20] % 2)
+
+
+def test_load_runs_no_code_from_a_file(tmp_path):
+    """A file naming a class outside selfsup is refused before anything is imported, and
+    a pickled object of another kind is refused by torch.load(weights_only=True)."""
+    path = tmp_path / "evil.pt"
+
+    def naming(cls, args=()):
+        kwargs = {"__selfsup__": "dict", "value": {}}
+        entry = {"__selfsup__": "object", "class": cls, "args": args, "kwargs": kwargs}
+        return {"format": "selfsup", "version": 1, "object": {**entry, "extra": None}}
+
+    torch.save(naming("os:system", ("echo",)), path)
+    with pytest.raises(ValueError, match="outside selfsup"):
+        selfsup.load(path)
+    torch.save(naming("selfsup.runtime:Runtime"), path)
+    with pytest.raises(ValueError, match="not a class load"):
+        selfsup.load(path)
+
+    class Sneaky:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    torch.save({"format": "selfsup", "object": Sneaky()}, path, _use_new_zipfile_serialization=True)
+    with pytest.raises(ValueError, match="not a selfsup save file"):
+        selfsup.load(path)
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(ValueError, match="not a selfsup save file"):
+        selfsup.load(path)
+    with pytest.raises(ValueError, match="does not exist"):
+        selfsup.load(tmp_path / "missing.pt")
+
+
+def test_save_refuses_what_load_could_not_rebuild():
+    d = _quick_digits()
+    model = configs.vae(d, profile="quick")
+
+    class Mine(type(model)):  # a class of a notebook, not of selfsup
+        pass
+
+    model.__class__ = Mine
+    with pytest.raises(ValueError, match="not in selfsup"):
+        selfsup.save(model, io.BytesIO())
+    with pytest.raises(ValueError, match="selfsup model"):
+        selfsup.save(torch.nn.Linear(2, 2), io.BytesIO())
+    from selfsup.models.contrastive import TwoTower
+
+    towers = TwoTower(torch.nn.Linear(3, 2), torch.nn.Linear(3, 2))
+    with pytest.raises(ValueError, match="encoder_a|argument"):
+        selfsup.save(towers, io.BytesIO())
+
+
+def test_a_saved_file_loads_onto_the_cpu_and_keeps_a_float64_model(tmp_path):
+    from selfsup.models.flows import realnvp
+
+    flow = realnvp((2,), layers=2, hidden=(8,)).double()
+    flow.log_prob(torch.randn(16, 2, dtype=torch.float64))  # ActNorm initialises
+    path = tmp_path / "flow.pt"
+    selfsup.save(flow, path)
+    loaded = selfsup.load(path, map_location="cpu")
+    assert next(loaded.parameters()).dtype == torch.float64
+    _same_state(flow, loaded)
+    x = torch.randn(4, 2, dtype=torch.float64)
+    assert torch.equal(loaded.log_prob(x), flow.log_prob(x))

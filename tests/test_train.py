@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -130,3 +132,114 @@ def test_fit_refuses_a_game_and_names_train_gan():
     with pytest.raises(TypeError, match="train_gan"):
         fit(gan, torch.randn(16, 2), epochs=1, progress=False)
     assert all(torch.equal(a, b) for a, b in zip(before, gan.parameters(), strict=True))
+
+
+# ------------------------------------------------------------ which parts of a batch
+
+_LABELLED = None
+
+
+def _labelled_digits():
+    global _LABELLED
+    if _LABELLED is None:
+        from selfsup import data
+
+        d = data.images(profile="quick")
+        _LABELLED = d._replace(x_train=d.x_train[:16], y_train=d.y_train[:16])
+    return _LABELLED
+
+
+def _unsupervised_configurations():
+    from selfsup import configs
+
+    return sorted(configs.ALL)
+
+
+@pytest.mark.parametrize("name", _unsupervised_configurations())
+def test_a_labelled_dataloader_trains_every_configuration_on_the_images(name):
+    """DataLoader(TensorDataset(x, y)) yields (x, y) batches; an unsupervised model
+    trains on x alone (the GAN is refused by fit whatever its data: train_gan)."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from selfsup import configs
+
+    d = _labelled_digits()
+    torch.manual_seed(0)
+    model = configs.ALL[name](d, profile="quick")
+    loader = DataLoader(TensorDataset(d.x_train, d.y_train), batch_size=8, shuffle=False)
+    if getattr(model, "adversarial", False):
+        with pytest.raises(TypeError, match="train_gan"):
+            fit(model, loader, epochs=1, progress=False, device="cpu")
+        return
+    seen = []
+    original = model.loss
+
+    def loss(batch):
+        seen.append(batch)
+        return original(batch)
+
+    model.loss = loss
+    history = fit(model, loader, epochs=1, lr=1e-4, progress=False, device="cpu")
+    assert all(isinstance(b, torch.Tensor) and b.shape[1:] == d.shape for b in seen)
+    assert len(history.train_loss) == 1 and math.isfinite(history.train_loss[0])
+
+
+def test_a_declared_model_trains_on_x_of_a_tuple_as_on_x_alone():
+    """fit(vae, (x, y)) is fit(vae, x): the VAE declares batch_parts = 1, the labels are
+    dropped (before they reach the device), and the same seed gives the same run."""
+    from torch.utils.data import TensorDataset
+
+    from selfsup import configs
+
+    d = _labelled_digits()
+    runs = []
+    for train in (d.x_train, (d.x_train, d.y_train), TensorDataset(d.x_train, d.y_train)):
+        torch.manual_seed(0)
+        model = configs.vae(d, profile="quick")
+        runs.append(fit(model, train, epochs=2, batch_size=8, seed=3, progress=False).train_loss)
+    assert runs[0] == runs[1] == runs[2]
+
+
+def test_an_undeclared_model_keeps_tuples_whole_and_gets_x_of_a_dataset():
+    """A model that does not declare batch_parts (one of a notebook: the gans chapter's
+    critic takes (real, fake)) gets a tuple of tensors whole, as before; the items of a
+    Dataset or DataLoader are reduced to x."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class Records(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(()))
+            self.kinds = []
+
+        def loss(self, batch):
+            self.kinds.append(type(batch).__name__ if not isinstance(batch, tuple) else len(batch))
+            return self.w**2
+
+    x, y = _data(16)
+    model = Records()
+    fit(model, (x, y), epochs=1, batch_size=8, progress=False)
+    assert model.kinds == [2, 2]
+    model = Records()
+    fit(model, DataLoader(TensorDataset(x, y), batch_size=8), epochs=1, progress=False)
+    assert model.kinds == ["Tensor", "Tensor"]
+    model = Records()
+    fit(model, TensorDataset(x, y), epochs=1, batch_size=8, progress=False)
+    assert model.kinds == ["Tensor", "Tensor"]
+
+
+def test_a_model_of_pairs_gets_pairs_and_drops_labels():
+    """TwoTower declares batch_parts = 2: (x_a, x_b, y) trains on the pairs; a tensor
+    alone is refused with the rule in the message."""
+    from selfsup.models.contrastive import TwoTower
+
+    x, y = _data(32)
+    towers = TwoTower(nn.Linear(3, 4), nn.Linear(3, 4))
+    history = fit(towers, (x, x + 0.1, y), epochs=1, batch_size=8, progress=False)
+    assert math.isfinite(history.train_loss[0])
+    with pytest.raises(ValueError, match="batch_parts=2"):
+        fit(towers, x, epochs=1, batch_size=8, progress=False)
+    with pytest.raises(ValueError, match="model.batch_parts"):
+        bad = LinearRegression()
+        bad.batch_parts = 0
+        fit(bad, _data(16), epochs=1, progress=False)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .. import _checks as checks
+from ..saving import Saveable
 from .layers import mlp
 
 __all__ = ["PCA", "Autoencoder", "pca"]
@@ -87,7 +88,7 @@ def pca(X, r: int) -> PCA:
     # END SOLUTION
 
 
-class Autoencoder(nn.Module):
+class Autoencoder(Saveable, nn.Module):
     """``x -> z -> x_hat`` with fully connected encoder and decoder.
 
     Args:
@@ -120,6 +121,8 @@ class Autoencoder(nn.Module):
         self.decoder = mlp([latent_dim, *widths[::-1], d])
         self.levels = None if levels is None else checks.integer(levels, "levels", low=2)
 
+    batch_parts = 1  # fit passes the images alone (labels are dropped)
+
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
@@ -127,10 +130,8 @@ class Autoencoder(nn.Module):
         """``x`` on the model's scale (grey levels divided by ``levels - 1`` with
         ``levels``), checked, on the model's device: what :meth:`decode` reconstructs."""
         if self.levels is None:
-            return checks.images(x, name, self.shape, "real", min_len=min_len,
-                                 device=self._device())  # fmt: skip
-        return checks.unit_images(x, name, self.shape, self.levels, min_len=min_len,
-                                  device=self._device())  # fmt: skip
+            return checks.images(x, name, self.shape, "real", min_len=min_len, like=self)
+        return checks.unit_images(x, name, self.shape, self.levels, min_len=min_len, like=self)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Codes ``(B, r)`` of data ``(B, *shape)``."""
@@ -143,8 +144,8 @@ class Autoencoder(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Reconstructions ``(B, *shape)``."""
-        z = checks.tensor(z, "z", shape=(self.latent_dim,), min_len=0, dtype="float")
-        return self.decoder(z.to(self._device())).reshape(len(z), *self.shape)
+        z = checks.tensor(z, "z", shape=(self.latent_dim,), min_len=0, dtype="float", like=self)
+        return self.decoder(z).reshape(len(z), *self.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstructions ``decode(encode(x))`` ``(B, *shape)``, on the model's scale."""

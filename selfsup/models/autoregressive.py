@@ -25,16 +25,19 @@ from torch import nn
 
 from .. import _checks as checks
 from .. import runtime
+from ..saving import Saveable
 
 __all__ = ["MADE", "AutoregressiveModel", "PixelCNN", "PixelTransformer", "made_masks"]
 
 
-class AutoregressiveModel(nn.Module):
+class AutoregressiveModel(Saveable, nn.Module):
     """Shared machinery: checks, exact ``log_prob``, sequential ``sample`` and ``complete``.
 
     Subclasses implement ``logits(x) -> (B, d, levels)`` over flattened positions and
     set ``self.order``, the positions in the order they are generated.
     """
+
+    batch_parts = 1  # fit passes the data alone (labels are dropped)
 
     def __init__(self, shape: Sequence[int], levels: int):
         super().__init__()
@@ -43,18 +46,27 @@ class AutoregressiveModel(nn.Module):
         self.levels, self.d = levels, math.prod(self.shape)
         self.register_buffer("order", torch.arange(self.d))
 
-    def _check(self, x, name: str = "x") -> torch.Tensor:
-        """Integer data ``(B, *shape)`` in ``0..levels-1``, flattened, on the model's device."""
+    def _check(self, x, name: str = "x", min_len: int = 0) -> torch.Tensor:
+        """Integer data ``(B, *shape)`` in ``0..levels-1`` (converted as
+        :func:`selfsup._checks.images` converts), flattened, on the model's device."""
         device = self.order.device
-        x = checks.images(x, name, self.shape, "levels", self.levels, min_len=0, device=device)
+        x = checks.images(x, name, self.shape, "levels", self.levels, min_len=min_len,
+                          device=device)  # fmt: skip
         return x.reshape(len(x), self.d)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact ``log p(x)`` in nats, ``(B,)``."""
-        flat = self._check(x)
+    def log_prob(
+        self, x: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Exact ``log p(x)`` in nats, ``(B,)``, of integer data ``(B, *shape)``
+        (``generator`` is accepted for the protocol's sake: nothing here is random)."""
+        checks.generator(generator)
+        return self._log_prob(self._check(x))
+
+    def _log_prob(self, flat: torch.Tensor) -> torch.Tensor:
+        """``log p(x)`` ``(B,)`` of checked, flattened data ``(B, d)``."""
         logp = torch.log_softmax(self.logits(flat), -1)
         return logp.gather(-1, flat[..., None]).squeeze(-1).sum(-1)
 
@@ -70,8 +82,9 @@ class AutoregressiveModel(nn.Module):
         return (logp * (~mask).float()).sum(-1)
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
-        """Mean negative log-likelihood in nats per example."""
-        return -self.log_prob(batch).mean()
+        """Mean negative log-likelihood in nats per example of ``batch`` ``(B, *shape)``,
+        ``B >= 1``."""
+        return -self._log_prob(self._check(batch, "batch", min_len=1)).mean()
 
     def _mask(self, known_mask: torch.Tensor) -> torch.Tensor:
         return checks.known_mask(known_mask, self.shape).reshape(self.d).to(self.order.device)
@@ -192,8 +205,7 @@ def made_masks(
     d = len(rank)
     if rank.ndim != 1 or not torch.equal(rank.sort().values, torch.arange(d)):
         raise ValueError(f"rank must be a permutation of 0..d-1, got {rank.tolist()}")
-    if not (isinstance(levels, int) and levels >= 1):
-        raise ValueError(f"levels must be a positive int, got {levels!r}")
+    levels = checks.integer(levels, "levels")
     # BEGIN SOLUTION
     degrees = [rank.repeat_interleave(levels), *hidden_degrees, rank.repeat_interleave(levels)]
     masks = [
@@ -225,6 +237,7 @@ class MADE(AutoregressiveModel):
         seed: int = 0,
     ):
         super().__init__(shape, levels)
+        levels = self.levels  # checked (a NumPy integer becomes an int)
         orderings = checks.integer(orderings, "orderings")
         hidden = checks.sizes(hidden, "hidden", example="(512,)")
         dropout = checks.number(dropout, "dropout", low=0, high=1, high_open=True)
@@ -253,6 +266,12 @@ class MADE(AutoregressiveModel):
         self.orderings, self._current = orderings, 0
         self._use(0)
 
+    def _saved_extra(self) -> dict:
+        return {"ordering": self._current}  # which ordering the masks hold
+
+    def _load_extra(self, extra: dict) -> None:
+        self._use(checks.integer(extra["ordering"], "ordering", low=0, high=self.orderings - 1))
+
     def _use(self, k: int) -> None:
         self.order.copy_(self._orders[k])
         for i, layer in enumerate(self.layers):
@@ -260,27 +279,32 @@ class MADE(AutoregressiveModel):
         self._current = k
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.one_hot(x, self.levels).to(self.layers[0].weight.dtype).reshape(len(x), -1)
+        h = F.one_hot(x, self.levels).to(self.layers[0].weight.dtype)
+        h = h.reshape(len(x), self.d * self.levels)  # -1 cannot be inferred for B = 0
         for i, layer in enumerate(self.layers):
             h = layer(h)
             if i < len(self.layers) - 1:
                 h = self.dropout(F.relu(h))
         return h.reshape(len(x), self.d, self.levels)
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+    def _log_prob(self, flat: torch.Tensor) -> torch.Tensor:
+        """Exact ``log p(x)`` ``(B,)``: of the uniform mixture over the orderings."""
         if self.orderings == 1:
-            return super().log_prob(x)
+            return super()._log_prob(flat)
         current, parts = self._current, []
         for k in range(self.orderings):
             self._use(k)
-            parts.append(super().log_prob(x))
+            parts.append(super()._log_prob(flat))
         self._use(current)
         return torch.logsumexp(torch.stack(parts), 0) - math.log(self.orderings)
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood in nats per example of ``batch`` ``(B, *shape)``;
+        with several orderings, of one ordering drawn for the batch."""
         if self.orderings > 1:  # connectivity-agnostic training: one ordering per batch
             self._use(int(torch.randint(self.orderings, ())))
-            return -super().log_prob(batch).mean()
+            flat = self._check(batch, "batch", min_len=1)
+            return -AutoregressiveModel._log_prob(self, flat).mean()
         return super().loss(batch)
 
     @torch.no_grad()
@@ -324,6 +348,7 @@ class PixelCNN(AutoregressiveModel):
         kernel: int = 3,
     ):
         super().__init__(shape, levels)
+        levels = self.levels  # checked
         if len(self.shape) != 2:
             raise ValueError(f"PixelCNN needs an image shape (H, W), got {shape!r}")
         channels = checks.integer(channels, "channels")
@@ -379,6 +404,7 @@ class PixelTransformer(AutoregressiveModel):
         dropout: float = 0.0,
     ):
         super().__init__(shape, levels)
+        levels = self.levels  # checked
         dim, heads = checks.integer(dim, "dim"), checks.integer(heads, "heads")
         layers = checks.integer(layers, "layers")
         dropout = checks.number(dropout, "dropout", low=0, high=1, high_open=True)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .. import _checks as checks
+from ..saving import Saveable
 
 __all__ = [
     "ClassConditional",
@@ -51,10 +52,27 @@ def _numpy_seed(generator) -> int:
     return int(torch.randint(2**32 - 1, (), generator=generator, device=device))
 
 
-class _Baseline:
+class _Baseline(Saveable):
     shape: tuple[int, ...] | None = None
     discrete = False  # a discrete model samples the data's own (integer) values
     _sample_dtype: torch.dtype | None = None
+
+    def _saved_extra(self) -> dict:
+        """The fitted state (:func:`selfsup.save`): the shape and what the subclass adds."""
+        return {"shape": self.shape, "sample_dtype": self._sample_dtype, **self._fitted_state()}
+
+    def _load_extra(self, extra: dict) -> None:
+        shape = extra["shape"]
+        self.shape = None if shape is None else tuple(shape)
+        self._sample_dtype = extra["sample_dtype"]
+        if self.shape is not None:
+            self._restore(extra)
+
+    def _fitted_state(self) -> dict:
+        return {}
+
+    def _restore(self, state: dict) -> None:
+        pass
 
     def _remember_shape(self, x) -> np.ndarray:
         flat = _flat(x)
@@ -104,7 +122,10 @@ class UniformDensity(_Baseline):
         self._remember_shape(x)
         return self
 
-    def log_prob(self, x) -> torch.Tensor:
+    def log_prob(self, x, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``-d log(levels)`` nats for each example ``(B, ...)`` inside the cube, ``-inf``
+        outside; ``(B,)`` float64 (``generator`` accepted for the protocol: exact)."""
+        checks.generator(generator)
         flat = self._check_fitted_input(x)
         inside = ((flat >= 0) & (flat < self.levels)).all(1)
         return torch.as_tensor(np.where(inside, -flat.shape[1] * math.log(self.levels), -np.inf))
@@ -131,7 +152,10 @@ class _SklearnDensity(_Baseline):
         self.shape = tuple(np.shape(x)[1:])
         return self
 
-    def log_prob(self, x) -> torch.Tensor:
+    def log_prob(self, x, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The exact log density of each example ``(B, ...)``, ``(B,)`` float64 nats
+        (``generator`` accepted for the protocol: nothing is random)."""
+        checks.generator(generator)
         return torch.as_tensor(self.model.score_samples(self._check_fitted_input(x)))
 
 
@@ -162,6 +186,20 @@ class GaussianMixture(_SklearnDensity):
             random_state=seed,
             max_iter=max_iter,
         )
+
+    #: scikit-learn's fitted attributes, stored by :func:`selfsup.save`
+    _FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_",
+               "converged_", "n_iter_", "lower_bound_", "n_features_in_")  # fmt: skip
+
+    def _fitted_state(self) -> dict:
+        if self.shape is None:
+            return {}
+        return {k: getattr(self.model, k) for k in self._FITTED if hasattr(self.model, k)}
+
+    def _restore(self, state: dict) -> None:
+        for k in self._FITTED:
+            if k in state:
+                setattr(self.model, k, state[k])
 
     def _draw(self, n: int, seed: int) -> np.ndarray:
         if n == 0:
@@ -255,12 +293,23 @@ class KernelDensity(_Baseline):
         return torch.device("cpu") if chosen.type == "mps" else chosen
 
     def fit(self, x) -> KernelDensity:
+        """Keep the training examples ``x`` ``(n, ...)``, flattened, as the kernels' centres."""
         flat = self._remember_shape(x)
         self._data = flat
         self._train = torch.from_numpy(flat).to(self._compute_device())
         return self
 
-    def log_prob(self, x) -> torch.Tensor:
+    def _fitted_state(self) -> dict:
+        return {} if self.shape is None else {"data": self._data}
+
+    def _restore(self, state: dict) -> None:
+        self._data = np.asarray(state["data"], dtype=np.float64)
+        self._train = torch.from_numpy(self._data).to(self._compute_device())
+
+    def log_prob(self, x, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The exact log density of each example ``(B, ...)``, ``(B,)`` float64 nats on the
+        CPU (``generator`` accepted for the protocol: nothing is random)."""
+        checks.generator(generator)
         flat = self._check_fitted_input(x)
         train, h = self._train, self.bandwidth
         n, d = train.shape
@@ -306,8 +355,10 @@ class Memorizer(_Baseline):
         return self
         # END SOLUTION
 
-    def log_prob(self, x) -> torch.Tensor:
-        """``log(count(x) / n)`` per example ``(B,)``, in nats; ``-inf`` for unseen ``x``."""
+    def log_prob(self, x, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``log(count(x) / n)`` per example ``(B,)``, in nats; ``-inf`` for unseen ``x``
+        (``generator`` accepted for the protocol: nothing is random)."""
+        checks.generator(generator)
         flat = self._check_fitted_input(x)
         # BEGIN SOLUTION
         counts = np.array([self._table.get(row.tobytes(), 0) for row in flat], dtype=np.float64)
@@ -319,8 +370,17 @@ class Memorizer(_Baseline):
         idx = np.random.default_rng(seed).integers(0, self.n, n)
         return self._train[idx]
 
+    def _fitted_state(self) -> dict:
+        return {} if self.shape is None else {"train": self._train}
 
-class Dequantized:
+    def _restore(self, state: dict) -> None:
+        flat = np.asarray(state["train"], dtype=np.float64)
+        rows, counts = np.unique(flat, axis=0, return_counts=True)
+        self.n, self._train = len(flat), flat
+        self._table = {row.tobytes(): c for row, c in zip(rows, counts, strict=True)}
+
+
+class Dequantized(Saveable):
     """A continuous density ``q`` used as a model of integer images: uniform dequantization.
 
     ``fit`` and ``log_prob`` take the data set's integer images (``0..levels-1``) and add
@@ -362,6 +422,12 @@ class Dequantized:
             raise ValueError(f"Dequantized({type(self.model).__name__}) is not fitted; "
                              "call fit(x_train) first")  # fmt: skip
 
+    def _saved_extra(self) -> dict:
+        return {"shape": self.shape}  # the wrapped model is saved as an argument
+
+    def _load_extra(self, extra: dict) -> None:
+        self.shape = None if extra["shape"] is None else tuple(extra["shape"])
+
     def fit(self, x, *, generator: torch.Generator | None = None) -> Dequantized:
         """Fit ``q`` to the dequantized integer images ``x`` ``(n, ...)``."""
         deq = self._dequantize(x, generator)
@@ -397,21 +463,24 @@ class _ConditionalDequantized(Dequantized):
         (floats ``(B, ...)``); the known positions keep their values."""
         self._check_fitted()
         known = checks.known_mask(known_mask, self.shape)
-        filled = self.model.complete(self._dequantize(x, generator), known) - 0.5
-        original = torch.as_tensor(x).to(filled.dtype)
-        return torch.where(known, original, filled)
+        levels = checks.images(x, "x", self.shape, "levels", self.levels, min_len=0).cpu()
+        filled = self.model.complete(self._dequantize(levels, generator), known) - 0.5
+        return torch.where(known, levels.to(filled.dtype), filled)
 
 
-class ClassConditional:
+class ClassConditional(Saveable):
     """One model per class: ``p(x) = sum_y pi_y p(x | y)``, sampled with labels.
 
     Class-conditional generators are what the classification accuracy score needs
-    (labelled samples). ``make_model(x_class)`` returns a *fitted* model with
-    ``log_prob`` and ``sample(n, ...)``: a baseline above, or a trained VAE.
+    (labelled samples: :meth:`sample_with_labels`). ``make_model(x_class)`` returns a
+    *fitted* model with ``log_prob`` and ``sample(n, ...)``: a baseline above, or a
+    trained VAE. ``make_model=None``: a model that cannot be fitted again, as
+    :func:`selfsup.load` rebuilds one (the function itself is not saved, only the
+    fitted per-class models).
     """
 
-    def __init__(self, make_model):
-        if not callable(make_model):
+    def __init__(self, make_model=None):
+        if make_model is not None and not callable(make_model):
             raise checks.InputTypeError(
                 "make_model must be a function x_class -> fitted model, got "
                 f"{checks.describe(make_model)}"
@@ -419,7 +488,26 @@ class ClassConditional:
         self.make_model = make_model
         self.models = None
 
+    def _saved_args(self) -> tuple[tuple, dict]:
+        return (), {}  # a function cannot be stored; the fitted models are (extra)
+
+    def _saved_extra(self) -> dict | None:
+        if self.models is None:
+            return None
+        return {"classes": self.classes, "log_pi": self.log_pi, "models": list(self.models)}
+
+    def _load_extra(self, extra: dict) -> None:
+        self.classes, self.log_pi = extra["classes"], extra["log_pi"]
+        self.models = list(extra["models"])
+
     def fit(self, x, y) -> ClassConditional:
+        """Fit one model per class, ``make_model(x[y == c])``, on ``x`` ``(n, ...)`` with
+        labels ``y`` ``(n,)`` (at least two classes); ``pi`` is the classes' frequency."""
+        if self.make_model is None:
+            raise ValueError(
+                "make_model is None (a loaded ClassConditional keeps its fitted models but "
+                "not the function that made them); build ClassConditional(make_model) to fit"
+            )
         y = checks.tensor(y, "y", ndim=1, dtype="int")
         if not isinstance(x, torch.Tensor):
             x = checks.tensor(x, "x")
@@ -446,35 +534,78 @@ class ClassConditional:
         if self.models is None:
             raise ValueError("ClassConditional is not fitted; call fit(x_train, y_train) first")
 
-    def log_prob(self, x, **kwargs) -> torch.Tensor:
-        """``log sum_y pi_y p(x|y)`` in nats; a lower bound if the parts give bounds.
+    def log_prob(self, x, *, generator: torch.Generator | None = None, **estimator) -> torch.Tensor:
+        """``log sum_y pi_y p(x|y)`` ``(B,)`` in nats (float64, on the CPU); a lower bound if
+        the parts give bounds.
 
-        ``kwargs`` go to every part's ``log_prob`` (e.g. ``k=64`` for VAEs' IWAE bound).
+        ``generator`` (passed to every part's ``log_prob``, in turn, when given) and
+        ``estimator`` (e.g. ``k=64`` for VAEs' IWAE bound) go to the parts.
         """
         self._check_fitted()
+        checks.generator(generator)
+        if generator is not None:
+            estimator = {"generator": generator, **estimator}
         parts = torch.stack(
-            [lp + m.log_prob(x, **kwargs).cpu().double()
+            [lp + m.log_prob(x, **estimator).cpu().double()
              for lp, m in zip(self.log_pi, self.models, strict=True)]
         )  # fmt: skip
         return torch.logsumexp(parts, 0)
 
-    def sample(self, n: int, *, generator: torch.Generator | None = None):
-        """``n`` samples and their labels ``(n,)``, classes in proportion to ``pi``; each
-        class's model samples with a generator seeded from ``generator`` (default: torch's
-        global generator)."""
+    def sample(
+        self, n: int, *, generator: torch.Generator | None = None, labels=None
+    ) -> torch.Tensor:
+        """``n`` samples ``(n, ...)`` on the CPU: of classes drawn in proportion to ``pi``
+        (grouped by class), or of the given ``labels`` ``(n,)`` (in their order). Their
+        labels: :meth:`sample_with_labels`."""
+        return self.sample_with_labels(n, generator=generator, labels=labels)[0]
+
+    def sample_with_labels(
+        self, n: int, *, generator: torch.Generator | None = None, labels=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` samples and their labels ``(n,)`` (int64), on the CPU.
+
+        Without ``labels``, classes are drawn in proportion to ``pi`` and the samples come
+        grouped by class; with ``labels`` (``(n,)`` classes seen in :meth:`fit`), sample
+        ``i`` is of class ``labels[i]``. Each class's model samples with a generator seeded
+        from ``generator`` (default: torch's global generator).
+        """
         n = checks.sample_count(n)
         self._check_fitted()
+        index = None
+        if labels is not None:
+            index = self._label_index(labels, n)
         seed = _numpy_seed(generator)
-        pi = self.log_pi.exp().numpy()
-        labels = np.random.default_rng(seed).choice(len(self.classes), size=n, p=pi / pi.sum())
-        xs, ys = [], []
+        if index is None:
+            pi = self.log_pi.exp().numpy()
+            drawn = np.random.default_rng(seed).choice(len(self.classes), size=n, p=pi / pi.sum())
+        else:
+            drawn = index
+        xs, ys, where = [], [], []
         for k, model in enumerate(self.models):
-            m = int((labels == k).sum())
+            m = int((drawn == k).sum())
             if m:
                 part = model.sample(m, generator=torch.Generator().manual_seed(seed + k))
                 xs.append(torch.as_tensor(part).cpu())
                 ys.append(torch.full((m,), int(self.classes[k])))
+                where.append(torch.from_numpy(np.flatnonzero(drawn == k)))
         if not xs:
             empty = torch.as_tensor(self.models[0].sample(0)).cpu()
             return empty, torch.zeros(0, dtype=torch.long)
-        return torch.cat(xs), torch.cat(ys)
+        x, y = torch.cat(xs), torch.cat(ys)
+        if index is not None:  # in the order of the labels asked for
+            order = torch.argsort(torch.cat(where))
+            x, y = x[order], y[order]
+        return x, y
+
+    def _label_index(self, labels, n: int) -> np.ndarray:
+        """The class index ``(n,)`` of each of ``labels``, checked."""
+        y = checks.tensor(labels, "labels", ndim=1, min_len=0, dtype="int").cpu()
+        if len(y) != n:
+            raise ValueError(f"labels must hold n={n} labels, one per sample, got {len(y)}")
+        known = torch.isin(y, self.classes)
+        if not bool(known.all()):
+            raise ValueError(
+                f"labels must be classes seen in fit ({self.classes.tolist()}), got "
+                f"{sorted(set(y[~known].tolist()))}"
+            )
+        return torch.searchsorted(self.classes, y).numpy()

@@ -23,6 +23,7 @@ from .. import _checks as checks
 from .. import runtime
 from ..data import Augment
 from ..metrics import ProbeScore, linear_probe
+from ..saving import Saveable
 from .layers import mlp
 
 __all__ = [
@@ -40,9 +41,22 @@ __all__ = [
 ]
 
 
+def _embeddings(z, name: str, min_len: int = 0) -> torch.Tensor:
+    """Float embeddings ``(N, r)``. Integer ones are refused: they are almost always
+    labels or indices passed by mistake (their losses come out as constants such as
+    ``log N``), and an embedding network's outputs are floats."""
+    z = checks.tensor(z, name, ndim=2, min_len=min_len)
+    if not z.is_floating_point():
+        raise checks.InputTypeError(
+            f"{name} must be float embeddings (N, r), got {checks.describe(z)}: integers are "
+            f"labels or indices, not a network's embeddings; pass the model's outputs (or "
+            f"{name}.float() if these integers really are the embeddings)"
+        )
+    return z
+
+
 def _pair(u: torch.Tensor, v: torch.Tensor, names=("u", "v")) -> None:
-    u = checks.tensor(u, names[0], ndim=2, dtype="float")
-    v = checks.tensor(v, names[1], ndim=2, dtype="float")
+    u, v = _embeddings(u, names[0], 1), _embeddings(v, names[1], 1)
     if u.shape != v.shape:
         raise ValueError(
             f"{names[0]} and {names[1]} must have the same shape, "
@@ -136,14 +150,14 @@ def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> float:
 def uniformity(z: torch.Tensor, t: float = 2.0) -> float:
     """``log E exp(-t ||f(x) - f(y)||^2)`` over all pairs of L2-normalised embeddings
     (lower is more uniform on the sphere), Wang & Isola (2020)."""
-    z = checks.tensor(z, "z", ndim=2, min_len=2, dtype="float")
+    z = _embeddings(z, "z", min_len=2)
     t = checks.number(t, "t", low=0, low_open=True)
     a = F.normalize(z, dim=-1)
     sq = torch.pdist(a).pow(2)
     return float(torch.logsumexp(-t * sq, 0) - math.log(len(sq)))
 
 
-class ConvEncoder(nn.Module):
+class ConvEncoder(Saveable, nn.Module):
     """A small convolutional encoder for single-channel images of any size."""
 
     def __init__(self, out_dim: int = 128, width: int = 32):
@@ -158,12 +172,11 @@ class ConvEncoder(nn.Module):
         self.out_dim = out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = checks.tensor(x, "x", ndim=(3, 4), min_len=0, dtype="float")
-        x = x.to(self.net[0].weight.device)
+        x = checks.tensor(x, "x", ndim=(3, 4), min_len=0, dtype="float", like=self)
         return self.net(x[:, None] if x.ndim == 3 else x)
 
 
-class SimCLR(nn.Module):
+class SimCLR(Saveable, nn.Module):
     """SimCLR: an encoder ``f`` (the representation) and a projection head ``g``
     trained with :func:`nt_xent` on two augmented views of each image.
 
@@ -199,11 +212,14 @@ class SimCLR(nn.Module):
         self.levels = None if levels is None else checks.integer(levels, "levels", low=2)
 
     min_batch_size = 2  # NT-Xent needs negatives: fit never makes a batch of one
+    batch_parts = 1  # fit passes the images alone (labels are dropped)
 
-    def _images(self, x, name: str) -> torch.Tensor:
-        """Images ``(B, H, W)`` as floats in ``[0, 1]``, on the model's device."""
-        device = next(self.parameters()).device
-        return checks.unit_images(x, name, None, self.levels, ndim=3, min_len=0, device=device)
+    def _images(self, x, name: str, min_len: int = 0) -> torch.Tensor:
+        """Images ``(B, H, W)`` (or ``(B, 1, H, W)``) as floats in ``[0, 1]``, in the
+        model's dtype, on its device: the data set's grey levels (any dtype that holds
+        whole numbers) with ``levels``, else floats in ``[0, 1]``."""
+        return checks.unit_images(x, name, None, self.levels, ndim=3, min_len=min_len,
+                                  like=self)  # fmt: skip
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -231,12 +247,12 @@ class SimCLR(nn.Module):
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
         """NT-Xent of two augmented views of each image in ``batch`` ``(B, H, W)``
         (as :meth:`embed` takes them, ``B >= 2``)."""
-        z1, z2 = self._projections(self._images(batch, "batch"))
+        z1, z2 = self._projections(self._images(batch, "batch", min_len=2))
         with checks.trusted():
             return nt_xent(z1, z2, self.temperature)
 
 
-class TwoTower(nn.Module):
+class TwoTower(Saveable, nn.Module):
     """CLIP-style: two encoders for two modalities, trained with :func:`clip_loss`
     and a learned ``logit_scale`` (initialised to 1 / 0.07, capped at 100)."""
 
@@ -254,17 +270,21 @@ class TwoTower(nn.Module):
     def embed(self, x: torch.Tensor, modality: str = "a") -> torch.Tensor:
         """L2-normalised embeddings of one modality, ``"a"`` or ``"b"``."""
         checks.choice(modality, "modality", ("a", "b"))
-        x = checks.tensor(x, "x", min_len=0, dtype="float")
+        x = checks.tensor(x, "x", min_len=0, dtype="float", like=self)
         encoder = self.encoder_a if modality == "a" else self.encoder_b
         with runtime.eval_mode(self):
-            return F.normalize(encoder(x.to(self.log_scale.device)), dim=-1)
+            return F.normalize(encoder(x), dim=-1)
 
     min_batch_size = 2  # the other pairs of the batch are the negatives
+    batch_parts = 2  # fit passes (x_a, x_b) and drops any further parts (labels)
 
     def loss(self, batch) -> torch.Tensor:
+        """:func:`clip_loss` of a batch of pairs ``(x_a, x_b)``, each ``(B, ...)``,
+        ``B >= 2``, with the learned scale."""
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
             raise checks.InputTypeError(
                 f"batch must be a pair (x_a, x_b) of paired examples, got {checks.describe(batch)}"
             )
-        xa, xb = batch
-        return clip_loss(self.encoder_a(xa.float()), self.encoder_b(xb.float()), self.logit_scale())
+        xa = checks.tensor(batch[0], "batch[0]", min_len=2, dtype="float", like=self)
+        xb = checks.tensor(batch[1], "batch[1]", min_len=2, dtype="float", like=self)
+        return clip_loss(self.encoder_a(xa), self.encoder_b(xb), self.logit_scale())

@@ -26,6 +26,7 @@ from torch import nn
 from .. import _checks as checks
 from .. import runtime
 from ..data import dequantize
+from ..saving import Saveable
 from .layers import mlp
 
 __all__ = [
@@ -51,6 +52,11 @@ def coupling_mask(kind: str, shape: Sequence[int], flip: bool = False) -> torch.
     """
     shape = checks.sizes(shape, "shape", allow_empty=False)
     d = math.prod(shape)
+    if d < 2:
+        raise ValueError(
+            f"shape {shape} has {d} feature: a coupling layer splits the features into two "
+            "non-empty halves, so it needs at least 2 (a 1-D density needs no coupling)"
+        )
     if kind == "half":
         mask = (torch.arange(d) < d // 2).float()
     elif kind == "checkerboard":
@@ -74,6 +80,11 @@ def coupling_mask(kind: str, shape: Sequence[int], flip: bool = False) -> torch.
         )
     else:
         raise ValueError(f"kind must be 'half', 'checkerboard' or 'channel', got {kind!r}")
+    if mask.all() or not mask.any():  # e.g. a checkerboard of one row and one column
+        raise ValueError(
+            f"a {kind!r} mask of shape {shape} leaves one half empty: it would mask nothing; "
+            "use a larger shape or another kind"
+        )
     return 1.0 - mask if flip else mask
 
 
@@ -82,7 +93,7 @@ def _check(x, d: int, name: str = "x") -> torch.Tensor:
     return checks.tensor(x, name, shape=(d,), min_len=0, dtype="float")
 
 
-class AffineCoupling(nn.Module):
+class AffineCoupling(Saveable, nn.Module):
     """RealNVP's affine coupling: ``y = m x + (1 - m) (x exp(s(m x)) + t(m x))``.
 
     The masked half conditions a scale ``s`` and shift ``t`` for the other half; the
@@ -132,7 +143,7 @@ class AffineCoupling(nn.Module):
         # END SOLUTION
 
 
-class AdditiveCoupling(nn.Module):
+class AdditiveCoupling(Saveable, nn.Module):
     """NICE's additive coupling, a Feistel round: ``y = m x + (1 - m)(x + t(m x))``.
 
     Invertible whatever the function ``t`` is, and volume preserving (``logdet = 0``).
@@ -156,7 +167,7 @@ class AdditiveCoupling(nn.Module):
         return y - t, y.new_zeros(len(y))
 
 
-class ActNorm(nn.Module):
+class ActNorm(Saveable, nn.Module):
     """Per-feature affine ``y = (x + b) exp(log_s)``, initialised from the first batch
     so that its outputs have zero mean and unit variance (Glow).
 
@@ -211,7 +222,7 @@ class ActNorm(nn.Module):
         return y * (-self.log_scale).exp() - self.bias, (-self.log_scale.sum()).expand(len(y))
 
 
-class InvertibleLinear(nn.Module):
+class InvertibleLinear(Saveable, nn.Module):
     """``y = W x`` with ``W = P L (U + diag(s))``, LU-parameterised (Glow's 1x1
     convolution on flattened features): ``log|det W| = sum log|s|`` in O(d)."""
 
@@ -262,7 +273,7 @@ class InvertibleLinear(nn.Module):
         return x, (-self.log_s.sum()).expand(len(y))
 
 
-class Permute(nn.Module):
+class Permute(Saveable, nn.Module):
     """A fixed permutation of the features (``"reverse"`` or random with ``seed``)."""
 
     def __init__(self, d: int, order: str = "reverse", seed: int = 0):
@@ -288,7 +299,7 @@ class Permute(nn.Module):
         return y[:, self.inv], y.new_zeros(len(y))
 
 
-class LogitTransform(nn.Module):
+class LogitTransform(Saveable, nn.Module):
     """Dequantized pixels in ``[0, levels)`` to the real line, with its Jacobian.
 
     ``u = alpha + (1 - 2 alpha) x / levels`` (squeezed away from 0 and 1), then
@@ -336,6 +347,18 @@ def _mask(mask) -> torch.Tensor:
     return m
 
 
+def _in_range(x: torch.Tensor, levels: int, name: str) -> None:
+    """Refuse dequantized values outside ``[0, levels]`` (a value check)."""
+    if checks.values_checked() and x.numel():
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0 or hi > levels:
+            raise ValueError(
+                f"{name} must be grey levels 0..{levels - 1} or dequantized values in "
+                f"[0, {levels}], got values in [{lo:g}, {hi:g}]; this flow was built for "
+                f"levels={levels}"
+            )
+
+
 def _dequantized(x: torch.Tensor, levels: int) -> None:
     """Refuse grey levels that were never dequantized: a density of continuous data
     evaluated at integers is not the likelihood of the discrete data."""
@@ -353,7 +376,7 @@ def _dequantized(x: torch.Tensor, levels: int) -> None:
         )
 
 
-class Flow(nn.Module):
+class Flow(Saveable, nn.Module):
     """A stack of transforms and a standard normal base density.
 
     Args:
@@ -362,6 +385,8 @@ class Flow(nn.Module):
         dequantize: for integer data with this many levels, :meth:`loss` adds
             uniform noise to each batch (``log_prob`` takes the continuous values).
     """
+
+    batch_parts = 1  # fit passes the data alone (labels are dropped)
 
     def __init__(
         self, transforms: Sequence[nn.Module], shape: Sequence[int], dequantize: int | None = None
@@ -381,22 +406,35 @@ class Flow(nn.Module):
             dequantize = checks.integer(dequantize, "dequantize", low=2)
         self.dequantize = dequantize
 
-    def _flat(self, x, generator=None) -> torch.Tensor:
-        """``x`` flattened on the model's device. A flow of images (``dequantize``) takes
-        the data set's integer images and dequantizes them here, or values that are
-        already dequantized (floats in ``[0, levels)``)."""
-        if (
-            self.dequantize is not None
-            and isinstance(x, torch.Tensor)
-            and not (x.is_floating_point() or x.dtype == torch.bool)
-        ):
-            x = checks.images(x, "x", self.shape, "levels", self.dequantize, min_len=0)
-            x = dequantize(x, self.dequantize, generator)
+    def _flat(self, x, generator=None, name: str = "x", min_len: int = 0) -> torch.Tensor:
+        """``x`` flattened ``(B, d)``, in the model's dtype, on its device.
+
+        A flow of continuous data takes floats (integers and NumPy arrays converted). A
+        flow of images (``dequantize``) takes either the data set's grey levels, in any
+        dtype that holds whole numbers (``x``, ``x.float()``, a NumPy array), which it
+        dequantizes here with ``generator``, or values that are already dequantized
+        (floats in ``[0, levels]`` with fractional parts), which it takes as they are. A
+        singleton channel axis ``(B, 1, H, W)`` is dropped. Inside
+        :func:`selfsup._checks.trusted` (a training step) the choice between the two is
+        made on the device, without reading the values back.
+        """
+        if self.dequantize is None:
+            x = checks.images(x, name, self.shape, "real", min_len=min_len, like=self)
+            return x.reshape(len(x), self.d)
+        levels = self.dequantize
+        t = checks.as_images(x, name, self.shape, min_len=min_len)  # in the dtype it came in
+        if t.is_floating_point() and not checks.values_checked():
+            # grey levels or dequantized values: decided on the device, no read-back
+            noisy = dequantize(t.long(), levels, generator)
+            is_whole = (t == t.round()).all()
+            t = torch.where(is_whole, noisy, t.to(noisy.dtype))
+        elif not t.is_floating_point() or checks.whole(t):
+            t = checks.images(t, name, self.shape, "levels", levels, min_len=min_len)
+            t = dequantize(t, levels, generator)
         else:
-            x = checks.tensor(x, "x", shape=self.shape, min_len=0, dtype="float")
-            if self.dequantize is not None:
-                _dequantized(x, self.dequantize)
-        return x.reshape(len(x), self.d).to(self._device())
+            t = checks.tensor(t, name, shape=self.shape, min_len=min_len, dtype="float")
+            _in_range(t, levels, name)
+        return checks.tensor(t, name, min_len=0, like=self, finite=False).reshape(len(t), self.d)
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
@@ -406,7 +444,10 @@ class Flow(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``z = f(x)`` ``(B, d)`` and ``log|det df/dx|`` ``(B,)``; integer images are
         dequantized first (with ``generator``)."""
-        z, total = self._flat(x, generator), 0.0
+        return self._forward(self._flat(x, generator))
+
+    def _forward(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z, total = flat, 0.0
         with checks.trusted():  # the input is checked; the transforms check only shapes
             for transform in self.transforms:
                 z, logdet = transform(z)
@@ -423,18 +464,19 @@ class Flow(nn.Module):
         """``log p(x)`` in nats, ``(B,)``: exact for continuous ``x``. For integer images
         (a flow with ``dequantize``), ``log p(x + u)`` with uniform noise ``u`` drawn with
         ``generator``: a one-draw estimate of a **lower bound** on the discrete
-        log-likelihood (:func:`selfsup.data.dequantize`)."""
-        z, logdet = self.transform(x, generator=generator)
+        log-likelihood (:func:`selfsup.data.dequantize`); already dequantized values
+        are taken as they are. See :meth:`_flat` for the inputs taken."""
+        return self._log_prob(self._flat(x, generator))
+
+    def _log_prob(self, flat: torch.Tensor) -> torch.Tensor:
+        z, logdet = self._forward(flat)
         return -0.5 * (z**2).sum(-1) - 0.5 * self.d * math.log(2 * math.pi) + logdet
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
-        """Mean negative log-likelihood in nats (of dequantized data if ``dequantize``:
-        integer images get fresh noise in every batch)."""
-        if self.dequantize is not None:
-            batch = checks.images(batch, "batch", self.shape, "levels", self.dequantize)
-        else:
-            batch = checks.tensor(batch, "batch", shape=self.shape, dtype="float")
-        return -self.log_prob(batch).mean()
+        """Mean negative log-likelihood in nats per example of ``batch`` ``(B, *shape)``,
+        ``B >= 1``: the inputs :meth:`log_prob` takes (integer images get fresh
+        dequantization noise in every batch)."""
+        return -self._log_prob(self._flat(batch, name="batch", min_len=1)).mean()
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``x = f^-1(z)``, shaped like the data."""
@@ -442,7 +484,7 @@ class Flow(nn.Module):
 
     def trajectory(self, z: torch.Tensor) -> list[torch.Tensor]:
         """``z`` and its image after each inverse transform, ending with ``x``."""
-        z = _check(z, self.d, "z").to(self._device())
+        z = checks.tensor(z, "z", shape=(self.d,), min_len=0, dtype="float", like=self)
         steps = [z]
         with checks.trusted():
             for transform in reversed(self.transforms):

@@ -19,6 +19,7 @@ from torch import nn
 
 from .. import _checks as checks
 from .. import runtime
+from ..saving import Saveable
 from ..train import _fused, _GuardedSteps, _Run
 from .layers import mlp
 
@@ -37,7 +38,7 @@ __all__ = [
 LOSSES = ("minimax", "nonsaturating", "wasserstein")
 
 
-class Generator(nn.Module):
+class Generator(Saveable, nn.Module):
     """``z ~ N(0, I)`` ``(B, latent_dim)`` to samples ``(B, *shape)``.
 
     An MLP; with ``image=True`` its output goes through a sigmoid, for images with
@@ -59,13 +60,13 @@ class Generator(nn.Module):
         self.net = mlp([latent_dim, *self.hidden, math.prod(self.shape)])
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        z = checks.tensor(z, "z", shape=(self.latent_dim,), min_len=0, dtype="float")
-        out = self.net(z.to(self.net[0].weight.device))
+        z = checks.tensor(z, "z", shape=(self.latent_dim,), min_len=0, dtype="float", like=self)
+        out = self.net(z)
         out = torch.sigmoid(out) if self.image else out
         return out.reshape(len(z), *self.shape)
 
 
-class Discriminator(nn.Module):
+class Discriminator(Saveable, nn.Module):
     """Samples ``(B, *shape)`` to one real number each (a logit or a critic value).
 
     An MLP for vectors; with ``conv=True`` a small convolutional network for images
@@ -98,8 +99,7 @@ class Discriminator(nn.Module):
             self.net = nn.Sequential(*layers, nn.Linear(sizes[-1], 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = checks.tensor(x, "x", shape=self.shape, min_len=0, dtype="float")
-        x = x.to(next(self.net.parameters()).device)
+        x = checks.images(x, "x", self.shape, "real", min_len=0, like=self)
         x = x[:, None] if self.conv else x.reshape(len(x), -1)
         return self.net(x).squeeze(-1)
 
@@ -161,8 +161,10 @@ def gradient_penalty(
     dual itself. The two-sided penalty also pushes small slopes *up*, which can trap a
     critic that starts with the wrong sign behind a barrier at slope 0.
     """
-    real = checks.tensor(real, "real", dtype="float")
-    fake = checks.tensor(fake, "fake", dtype="float")
+    # the critic's dtype and device (a float64 array for a float32 critic is converted)
+    like = next(critic.parameters(), None) if isinstance(critic, nn.Module) else None
+    real = checks.tensor(real, "real", dtype="float", like=like)
+    fake = checks.tensor(fake, "fake", dtype="float", like=like)
     checks.generator(generator)
     if real.shape != fake.shape:
         raise ValueError(
@@ -179,7 +181,7 @@ def gradient_penalty(
     # END SOLUTION
 
 
-class GAN(nn.Module):
+class GAN(Saveable, nn.Module):
     """A generator, a discriminator and the game they play.
 
     Args:
@@ -197,6 +199,7 @@ class GAN(nn.Module):
 
     #: Training is a game: :func:`selfsup.train.fit` refuses the model (use train_gan).
     adversarial = True
+    batch_parts = 1  # loss takes the real images alone
 
     def __init__(
         self,
@@ -253,11 +256,10 @@ class GAN(nn.Module):
     def _data(self, x, name: str, device=None) -> torch.Tensor:
         """The data as the discriminator sees them (floats), on ``device`` (default: the
         model's)."""
-        device = next(self.generator.parameters()).device if device is None else device
-        shape = self.generator.shape
+        like, shape = self.generator, self.generator.shape
         if self.generator.image:
-            return checks.unit_images(x, name, shape, self.levels, device=device)
-        return checks.images(x, name, shape, "real", device=device)
+            return checks.unit_images(x, name, shape, self.levels, like=like, device=device)
+        return checks.images(x, name, shape, "real", like=like, device=device)
 
 
 @dataclass

@@ -17,23 +17,20 @@ that depends on the model). The z2 term is exact: given z1, z2 is drawn from
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import torch
 
 from .. import _checks as checks
 from .. import runtime
 from .layers import mlp
-from .vae import LOG_2PI, VAE, _log_normal, kl_to_standard_normal
+from .vae import ELBO, LOG_2PI, VAE, _log_normal, kl_to_standard_normal
 
-__all__ = ["HierarchicalELBO", "HierarchicalVAE"]
+__all__ = ["ELBO", "HierarchicalELBO", "HierarchicalVAE"]
 
-
-class HierarchicalELBO(NamedTuple):
-    elbo: torch.Tensor  # (B,) nats
-    reconstruction: torch.Tensor  # log p(x | z1), one sample
-    kl1: torch.Tensor  # log q(z1|x) - log p(z1|z2), one sample: E = the layer-1 rate
-    kl2: torch.Tensor  # KL(q(z2|z1) || N(0, I)) for the sampled z1
+#: The hierarchical VAE's ELBO is the VAE's :class:`~selfsup.models.vae.ELBO`, with two
+#: layers: ``kl1 = log q(z1|x) - log p(z1|z2)`` (one sample; its expectation is the
+#: layer-1 rate) and ``kl2 = KL(q(z2|z1) || N(0, I))`` for the sampled ``z1``.
+HierarchicalELBO = ELBO
 
 
 class HierarchicalVAE(VAE):
@@ -70,24 +67,29 @@ class HierarchicalVAE(VAE):
         mu, logvar = self.prior1(z2).chunk(2, -1)
         return mu, logvar.clamp(-12.0, 8.0)
 
-    def elbo(self, x: torch.Tensor, generator=None) -> HierarchicalELBO:
-        checks.generator(generator)
-        flat = self._check(x)
+    def elbo(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> ELBO:
+        """The ELBO per example with its terms, ``(B,)`` nats each (one-sample estimate
+        drawn with ``generator``): an :class:`~selfsup.models.vae.ELBO` with two layers,
+        ``kl = kl1 + kl2``."""
+        return super().elbo(x, generator=generator)
+
+    def _elbo(self, flat: torch.Tensor, generator) -> ELBO:
         with checks.trusted():
             mu1, logvar1 = self.posterior(flat.reshape(len(flat), *self.shape))
-        z1 = self.reparameterize(mu1, logvar1, generator)
-        mu2, logvar2 = self._q2(z1)
-        z2 = self.reparameterize(mu2, logvar2, generator)
-        reconstruction = self.decoder_log_prob(flat, z1)
+            z1 = self.reparameterize(mu1, logvar1, generator)
+            mu2, logvar2 = self._q2(z1)
+            z2 = self.reparameterize(mu2, logvar2, generator)
+            reconstruction = self.decoder_log_prob(flat, z1)
         kl1 = _log_normal(z1, mu1, logvar1) - _log_normal(z1, *self._p1(z2))
         kl2 = kl_to_standard_normal(mu2, logvar2)
-        return HierarchicalELBO(reconstruction - kl1 - kl2, reconstruction, kl1, kl2)
+        return ELBO(reconstruction - kl1 - kl2, reconstruction, kl1 + kl2, (kl1, kl2))
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
-        """The negative (beta-weighted) ELBO. With ``free_bits``, the top layer's mean KL
-        is charged at least ``free_bits`` nats, so the optimiser gains nothing by
-        switching the top layer off (a guard against posterior collapse)."""
-        terms = self.elbo(batch)
+        """The negative (beta-weighted) ELBO, mean nats per example of ``batch``
+        ``(B, *shape)``, ``B >= 1``. With ``free_bits``, the top layer's mean KL is charged
+        at least ``free_bits`` nats, so the optimiser gains nothing by switching the top
+        layer off (a guard against posterior collapse)."""
+        terms = self._elbo(self._check(batch, "batch", min_len=1), None)
         kl2 = torch.clamp(terms.kl2.mean(), min=self.free_bits)
         return -terms.reconstruction.mean() + self.beta * (terms.kl1.mean() + kl2)
 
@@ -115,10 +117,10 @@ class HierarchicalVAE(VAE):
         if z2 is None:
             z2 = runtime.randn((n, self.top_dim), generator, self._device())
         else:
-            z2 = checks.tensor(z2, "z2", shape=(self.top_dim,), min_len=0, dtype="float")
+            z2 = checks.tensor(z2, "z2", shape=(self.top_dim,), min_len=0, dtype="float",
+                               like=self)  # fmt: skip
             if len(z2) != n:
                 raise ValueError(f"z2 must have n={n} rows, got {len(z2)}")
-            z2 = z2.to(self._device())
         mu, logvar = self._p1(z2)
         z1 = mu + (0.5 * logvar).exp() * runtime.randn(mu.shape, generator, mu.device)
         if mean:

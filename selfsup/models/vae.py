@@ -26,6 +26,7 @@ from torch import nn
 
 from .. import _checks as checks
 from .. import runtime
+from ..saving import Saveable
 from .layers import mlp
 
 __all__ = ["ELBO", "LIKELIHOODS", "LinearGaussianVAE", "VAE", "kl_to_standard_normal"]
@@ -35,11 +36,33 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 class ELBO(NamedTuple):
-    """Per-example terms of the evidence lower bound, each ``(B,)`` in nats."""
+    """Per-example terms of the evidence lower bound, each ``(B,)`` in nats: what
+    :meth:`VAE.elbo` and :meth:`HierarchicalVAE.elbo
+    <selfsup.models.hvae.HierarchicalVAE.elbo>` return, with the same fields.
+
+    ``elbo = reconstruction - kl``, where ``kl`` is the whole rate, the sum of the
+    per-layer terms ``layers`` (bottom ``z1`` first): one term for a VAE, two for the
+    hierarchical VAE. ``kl1`` and ``kl2`` name the layers' terms; ``kl2`` exists only for
+    a model with a second layer (``hasattr(terms, "kl2")`` tells).
+    """
 
     elbo: torch.Tensor  # reconstruction - kl
-    reconstruction: torch.Tensor  # E_q log p(x|z), a one-sample estimate
-    kl: torch.Tensor  # KL(q(z|x) || N(0, I)), closed form
+    reconstruction: torch.Tensor  # E_q log p(x|z1), a one-sample estimate
+    kl: torch.Tensor  # the rate: sum of the layers' terms
+    layers: tuple[torch.Tensor, ...]  # each layer's term, (B,) nats, bottom first
+
+    @property
+    def kl1(self) -> torch.Tensor:
+        """The bottom layer's term: ``KL(q(z|x) || N(0, I))`` in closed form for a VAE;
+        for the hierarchical VAE the one-sample ``log q(z1|x) - log p(z1|z2)``."""
+        return self.layers[0]
+
+    @property
+    def kl2(self) -> torch.Tensor:
+        """The second layer's term, ``KL(q(z2|z1) || N(0, I))`` (hierarchical VAE only)."""
+        if len(self.layers) < 2:
+            raise AttributeError("this ELBO has one latent layer: no kl2 (use kl or kl1)")
+        return self.layers[1]
 
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -65,7 +88,7 @@ def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torc
 _IWAE_ELEMENTS = 2**25  # decoder outputs held at once by iwae_bound and complete
 
 
-class VAE(nn.Module):
+class VAE(Saveable, nn.Module):
     """A VAE with fully connected encoder and decoder.
 
     Args:
@@ -114,6 +137,8 @@ class VAE(nn.Module):
         if likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.zeros(self.d))
 
+    batch_parts = 1  # fit passes the images alone (labels are dropped)
+
     # ------------------------------------------------------------------ checks
 
     KIND = {"categorical": "levels", "bernoulli": "binary", "gaussian": "real"}
@@ -121,21 +146,23 @@ class VAE(nn.Module):
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def _check(self, x, name: str = "x") -> torch.Tensor:
+    def _check(self, x, name: str = "x", min_len: int = 0, shape=None) -> torch.Tensor:
         """The data this decoder models, flattened ``(B, d)`` on the model's device:
-        integer grey levels (categorical), 0/1 (Bernoulli) or floats (Gaussian)."""
+        integer grey levels (categorical), 0/1 (Bernoulli) or floats in the model's dtype
+        (Gaussian), converted as :func:`selfsup._checks.images` converts."""
         kind = self.KIND[self.likelihood]
-        x = checks.images(x, name, self.shape, kind, self.levels, min_len=0, device=self._device())
+        shape = self.shape if shape is None else shape
+        x = checks.images(x, name, shape, kind, self.levels, min_len=min_len, like=self)
         return x.reshape(len(x), self.d)
 
     def _latent(self, z, name: str = "z") -> torch.Tensor:
-        z = checks.tensor(z, name, min_len=0, dtype="float")
+        z = checks.tensor(z, name, min_len=0, dtype="float", like=self)
         if z.ndim < 2 or z.shape[-1] != self.latent_dim:
             raise ValueError(
                 f"{name} must have shape (B, {self.latent_dim}) (latent_dim={self.latent_dim}), "
                 f"got {tuple(z.shape)}"
             )
-        return z.to(self._device())
+        return z
 
     def _dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
@@ -195,7 +222,21 @@ class VAE(nn.Module):
         ]
 
     def decoder_log_prob(self, flat: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """``log p(x|z)`` in nats for flattened data ``(B, d)`` and codes ``(..., B, r)``."""
+        """``log p(x|z)`` in nats, ``(..., B)``, for flattened data ``flat`` ``(B, d)`` and
+        codes ``z`` ``(..., B, r)`` (or ``(..., 1, r)``, shared by the batch).
+
+        ``flat`` is the data the decoder models, as :meth:`loss` takes it: integer grey
+        levels ``0..levels-1`` for a categorical decoder (whole-number floats are
+        converted, fractional ones refused), 0/1 for a Bernoulli one, floats for a
+        Gaussian one.
+        """
+        flat = self._check(flat, "flat", shape=(self.d,))
+        z = checks.tensor(z, "z", min_len=0, dtype="float", like=self)
+        if z.ndim < 2 or z.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"z must have shape (..., B, {self.latent_dim}) (latent_dim={self.latent_dim}), "
+                f"got {tuple(z.shape)}"
+            )
         return self._position_log_probs(flat, self._decoder_params(z)).sum(-1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -211,20 +252,24 @@ class VAE(nn.Module):
             mean = (torch.softmax(params, -1) * values).sum(-1)
         return mean.reshape(len(z), *self.shape)
 
-    def elbo(self, x: torch.Tensor, generator=None) -> ELBO:
-        """The ELBO per example with its two terms, in nats (one-sample estimate)."""
+    def elbo(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> ELBO:
+        """The ELBO per example with its terms, in nats, ``(B,)`` each: a one-sample
+        estimate drawn with ``generator`` (an :class:`ELBO`; ``kl`` in closed form)."""
         checks.generator(generator)
-        flat = self._check(x)
+        return self._elbo(self._check(x), generator)
+
+    def _elbo(self, flat: torch.Tensor, generator) -> ELBO:
         with checks.trusted():
             mu, logvar = self.posterior(flat.reshape(len(flat), *self.shape))
-        z = self.reparameterize(mu, logvar, generator)
-        reconstruction = self.decoder_log_prob(flat, z)
+            z = self.reparameterize(mu, logvar, generator)
+            reconstruction = self.decoder_log_prob(flat, z)
         kl = kl_to_standard_normal(mu, logvar)
-        return ELBO(reconstruction - kl, reconstruction, kl)
+        return ELBO(reconstruction - kl, reconstruction, kl, (kl,))
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
-        """``-(reconstruction - beta * KL)``, averaged over the batch, in nats."""
-        terms = self.elbo(batch)
+        """``-(reconstruction - beta * KL)``, averaged over the batch, in nats per example
+        (``batch``: ``(B, *shape)``, ``B >= 1``, as :meth:`elbo` takes it)."""
+        terms = self._elbo(self._check(batch, "batch", min_len=1), None)
         return -(terms.reconstruction - self.beta * terms.kl).mean()
 
     @torch.no_grad()
@@ -242,20 +287,20 @@ class VAE(nn.Module):
         chunk = checks.integer(chunk, "chunk")
         checks.generator(generator)
         flat = self._check(x)
-        with checks.trusted():
+        with checks.trusted():  # x is checked: the pieces check only shapes
             posterior = self.posterior(flat.reshape(len(flat), *self.shape))
-        # 2000 MNIST digits at once with a 256-level decoder would need 100 GB at k = 64
-        rows = self._rows_per_piece(min(chunk, k))
-        mu, logvar = posterior
-        pieces = []
-        for lo in range(0, len(flat), rows):
-            part = (mu[lo : lo + rows], logvar[lo : lo + rows])
-            log_w = [
-                self._log_weights(flat[lo : lo + rows], part, min(chunk, k - start), generator)
-                for start in range(0, k, chunk)
-            ]
-            pieces.append(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k))
-        return torch.cat(pieces) if pieces else flat.new_zeros(0)
+            # 2000 MNIST digits at once with a 256-level decoder would need 100 GB at k = 64
+            rows = self._rows_per_piece(min(chunk, k))
+            mu, logvar = posterior
+            pieces = []
+            for lo in range(0, len(flat), rows):
+                part = (mu[lo : lo + rows], logvar[lo : lo + rows])
+                log_w = [
+                    self._log_weights(flat[lo : lo + rows], part, min(chunk, k - start), generator)
+                    for start in range(0, k, chunk)
+                ]
+                pieces.append(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k))
+        return torch.cat(pieces) if pieces else mu.new_zeros(0)
 
     def _rows_per_piece(self, samples: int) -> int:
         """Rows of a batch to score at once against ``samples`` latents, so that the
@@ -282,9 +327,18 @@ class VAE(nn.Module):
         return self.decoder_log_prob(flat, z) + log_prior - _log_normal(z, mu, logvar)
         # END SOLUTION
 
-    def log_prob(self, x: torch.Tensor, k: int = 256) -> torch.Tensor:
-        """A **lower bound** on ``log p(x)``, ``(B,)`` nats: :meth:`iwae_bound` with ``k``."""
-        return self.iwae_bound(x, k)
+    def log_prob(
+        self,
+        x: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        k: int = 256,
+        chunk: int = 64,
+    ) -> torch.Tensor:
+        """A **lower bound** on ``log p(x)``, ``(B,)`` nats: :meth:`iwae_bound` with ``k``
+        importance samples drawn with ``generator`` (every ``k >= 1`` gives a bound, in
+        expectation over the draws; larger ``k`` a tighter one)."""
+        return self.iwae_bound(x, k, chunk, generator)
 
     @torch.no_grad()
     def complete(
@@ -305,7 +359,7 @@ class VAE(nn.Module):
         Returns:
             ``(B, *shape)`` float: ``x`` with conditional means in the unknown positions.
         """
-        flat = self._check(x).float()
+        flat = self._check(x).to(self._dtype())
         known = checks.known_mask(known_mask, self.shape).to(flat.device)
         samples = checks.integer(samples, "samples")
         checks.generator(generator)
@@ -352,7 +406,7 @@ class VAE(nn.Module):
         return x.to(params.device).reshape(n, *self.shape)
 
 
-class LinearGaussianVAE(nn.Module):
+class LinearGaussianVAE(Saveable, nn.Module):
     """Probabilistic PCA as a VAE, with everything in closed form (float64).
 
     ``p(z) = N(0, I_r)``, ``p(x|z) = N(W z + b, sigma^2 I_d)``, so
@@ -360,6 +414,8 @@ class LinearGaussianVAE(nn.Module):
     ``N(M^-1 W^T (x - b), sigma^2 M^-1)`` with ``M = W^T W + sigma^2 I``. The encoder
     ``q(z|x) = N(A x + c, diag s^2)`` is linear, and the ELBO's expectation is exact.
     """
+
+    batch_parts = 1  # fit passes the data alone (labels are dropped)
 
     def __init__(self, d: int, r: int):
         super().__init__()
@@ -401,8 +457,10 @@ class LinearGaussianVAE(nn.Module):
         kl = 0.5 * (mu**2 + s2 - 1 - s2.log()).sum(1)
         return recon - kl
 
-    def log_prob(self, x) -> torch.Tensor:
-        """The exact ``log p(x)`` per example, ``(B,)`` nats."""
+    def log_prob(self, x, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The exact ``log p(x)`` per example, ``(B,)`` nats (``generator`` is accepted for
+        the protocol's sake: nothing here is random)."""
+        checks.generator(generator)
         cov = self.W @ self.W.T + (2 * self.log_sigma).exp() * torch.eye(
             self.d, dtype=torch.float64, device=self.W.device
         )
@@ -420,4 +478,6 @@ class LinearGaussianVAE(nn.Module):
         return mean, sigma2 * torch.linalg.inv(m)
 
     def loss(self, batch) -> torch.Tensor:
+        """The negative exact ELBO, mean nats per example of ``batch`` ``(B, d)``."""
+        checks.tensor(batch, "batch", min_len=1)  # the mean of no examples is NaN
         return -self.elbo(batch).mean()

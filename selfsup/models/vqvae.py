@@ -22,6 +22,7 @@ from torch import nn
 
 from .. import _checks as checks
 from .. import runtime
+from ..saving import Saveable
 
 __all__ = ["VQOutput", "VQVAE", "VectorQuantizer"]
 
@@ -37,7 +38,7 @@ class VQOutput(NamedTuple):
     )  # exp(entropy of the batch's code usage): the effective number of codes
 
 
-class VectorQuantizer(nn.Module):
+class VectorQuantizer(Saveable, nn.Module):
     """Nearest-neighbour quantization onto ``num_codes`` vectors of size ``dim``.
 
     Args:
@@ -83,8 +84,8 @@ class VectorQuantizer(nn.Module):
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code (squared Euclidean distance) for each row ``(N, dim)``."""
-        flat = checks.tensor(flat, "flat", shape=(self.dim,), min_len=0, dtype="float")
-        flat = flat.to(self.codebook.device)
+        flat = checks.tensor(flat, "flat", shape=(self.dim,), min_len=0, dtype="float",
+                             like=self.codebook)  # fmt: skip
         # BEGIN SOLUTION
         distances = (
             (flat**2).sum(1, keepdim=True)
@@ -95,7 +96,9 @@ class VectorQuantizer(nn.Module):
         # END SOLUTION
 
     def forward(self, z_e: torch.Tensor) -> VQOutput:
-        z_e = checks.tensor(z_e, "z_e", min_len=0, dtype="float")
+        """Quantize ``z_e`` ``(..., dim)`` (floats, converted to the codebook's dtype and
+        device): a :class:`VQOutput`; the losses are mean squared errors per element."""
+        z_e = checks.tensor(z_e, "z_e", min_len=0, dtype="float", like=self.codebook)
         if z_e.ndim < 1 or z_e.shape[-1] != self.dim:
             raise ValueError(
                 f"z_e must be a tensor of shape (..., {self.dim}), got {tuple(z_e.shape)}"
@@ -188,7 +191,7 @@ class VectorQuantizer(nn.Module):
         return self.codebook[indices.to(self.codebook.device)]
 
 
-class VQVAE(nn.Module):
+class VQVAE(Saveable, nn.Module):
     """A convolutional VQ-VAE for single-channel integer images.
 
     The encoder halves the resolution ``downsample`` times (8x8 -> 4x4 by default),
@@ -235,15 +238,20 @@ class VQVAE(nn.Module):
         self.encoder, self.decoder = nn.Sequential(*enc), nn.Sequential(*dec)
         self.quantizer = VectorQuantizer(num_codes, code_dim, **quantizer)
 
+    batch_parts = 1  # fit passes the images alone (labels are dropped)
+
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
     def _check(self, x, name: str = "x") -> torch.Tensor:
+        """Integer images ``(B, H, W)`` (converted as :func:`selfsup._checks.images`
+        converts), on the model's device."""
         return checks.images(x, name, self.shape, "levels", self.levels, device=self._device())
 
     def quantize(self, x: torch.Tensor) -> VQOutput:
         """The quantizer's output for integer images ``x`` ``(B, H, W)``."""
-        z_e = self.encoder(self._check(x).float()[:, None] / (self.levels - 1))
+        weight = self.encoder[0].weight
+        z_e = self.encoder(self._check(x).to(weight.dtype)[:, None] / (self.levels - 1))
         with checks.trusted():
             return self.quantizer(z_e.permute(0, 2, 3, 1))  # channels last
 

@@ -83,8 +83,7 @@ test-isolation: setup
 
 # The full profile's code paths on the CPU: every chapter on an MNIST subset with the
 # quick sizes, claim checks left out, on the CPU's stand-in for a GPU, which raises where
-# CUDA would, and refuses float64 as Apple's MPS does (SELFSUP_DEVICE=emulated-mps;
-# tests/test_full_profile.py).
+# CUDA would (SELFSUP_DEVICE=emulated; tests/test_full_profile.py).
 test-full-smoke: setup
 	$(PY) -m pytest tests -m fullsmoke -q -p no:cacheprovider -s
 

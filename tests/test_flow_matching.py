@@ -581,6 +581,33 @@ def test_passes_the_conformance_test(registered, which):
         protocol.test_configuration_follows_the_protocol("flow_matching", which)
 
 
+def test_takes_images_in_every_lossless_form_and_saves_and_loads(registered):
+    protocol = registered
+    if protocol.EMULATED:
+        with devicecheck.emulate(protocol.PLAYS):
+            protocol.test_images_in_every_lossless_form_give_the_same_results("flow_matching")
+            protocol.test_configuration_saves_and_loads("flow_matching")
+    else:
+        protocol.test_images_in_every_lossless_form_give_the_same_results("flow_matching")
+        protocol.test_configuration_saves_and_loads("flow_matching")
+
+
+def test_a_model_with_its_own_velocity_network_saves_and_loads(tmp_path):
+    import selfsup
+
+    torch.manual_seed(0)
+    model = FlowMatching((2,), network=VelocityMLP(2, (8,), time_scale=0.05), sigma_min=0.01)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    selfsup.save(model, tmp_path / "fm.pt")
+    loaded = selfsup.load(tmp_path / "fm.pt")
+    assert loaded.sigma_min == 0.01 and loaded.net.time_scale == 0.05
+    x = torch.randn(3, 2)
+    with torch.no_grad():
+        assert torch.equal(loaded.log_prob(x, steps=3), model.log_prob(x, steps=3))
+
+
 def test_passes_the_device_rules(registered):
     from tests import test_device_rules
 

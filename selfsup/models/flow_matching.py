@@ -37,6 +37,7 @@ from torch import nn
 
 from .. import _checks as checks
 from .. import runtime
+from ..saving import Saveable
 from .layers import TimeMLP
 
 __all__ = [
@@ -418,7 +419,7 @@ def diffusion_log_prob(
 # -------------------------------------------------------------------- the model
 
 
-class VelocityMLP(nn.Module):
+class VelocityMLP(Saveable, nn.Module):
     """The default velocity network: a :class:`~selfsup.models.layers.TimeMLP` of the
     flattened example and of the time ``s``, slowed down by ``time_scale``.
 
@@ -440,7 +441,7 @@ class VelocityMLP(nn.Module):
         return self.mlp(x, s * self.time_scale)
 
 
-class FlowMatching(nn.Module):
+class FlowMatching(Saveable, nn.Module):
     """A continuous normalizing flow trained by conditional flow matching.
 
     Args:

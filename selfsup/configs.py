@@ -303,6 +303,7 @@ ALL: dict[str, Callable[..., nn.Module]] = {
     "pixel_transformer": pixel_transformer,
     "flow": flow,
     "diffusion": diffusion,
+    "flow_matching": lambda data, profile=None: flow_matching(data, profile=profile),
     "gan": gan,
     "simclr": simclr,
 }

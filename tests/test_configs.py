@@ -27,7 +27,7 @@ def _mnist_like(levels: int, n: int = 8) -> ImageData:
 
 # Likelihood models on binarized MNIST (the literature's NLLs), the rest on 256 levels.
 LEVELS = {"vae": 2, "hvae": 2, "made": 2, "pixelcnn": 2, "pixel_transformer": 2, "flow": 256,
-          "diffusion": 256, "vqvae": 256, "autoencoder": 256, "gan": 256,
+          "diffusion": 256, "flow_matching": 256, "vqvae": 256, "autoencoder": 256, "gan": 256,
           "simclr": 256}  # fmt: skip
 
 

@@ -555,41 +555,7 @@ def test_configuration_of_each_profile(profile):
     assert lp.shape == (2,) and torch.isfinite(lp).all()
 
 
-# --------------------------------------------------------- the shared suites, run here
-
-
-@pytest.fixture
-def registered(monkeypatch):
-    """The model under its configuration name in the shared suites' tables, for this
-    test only."""
-    from selfsup import configs
-    from tests import test_configs, test_protocol
-
-    monkeypatch.setitem(configs.ALL, "flow_matching", configs.flow_matching)
-    monkeypatch.setitem(test_protocol.LEVELS_28, "flow_matching", 256)
-    monkeypatch.setitem(test_configs.LEVELS, "flow_matching", 256)
-    return test_protocol
-
-
-@pytest.mark.parametrize("which", ["digits", "28x28"])
-def test_passes_the_conformance_test(registered, which):
-    protocol = registered
-    if protocol.EMULATED:
-        with devicecheck.emulate(protocol.PLAYS):
-            protocol.test_configuration_follows_the_protocol("flow_matching", which)
-    else:
-        protocol.test_configuration_follows_the_protocol("flow_matching", which)
-
-
-def test_takes_images_in_every_lossless_form_and_saves_and_loads(registered):
-    protocol = registered
-    if protocol.EMULATED:
-        with devicecheck.emulate(protocol.PLAYS):
-            protocol.test_images_in_every_lossless_form_give_the_same_results("flow_matching")
-            protocol.test_configuration_saves_and_loads("flow_matching")
-    else:
-        protocol.test_images_in_every_lossless_form_give_the_same_results("flow_matching")
-        protocol.test_configuration_saves_and_loads("flow_matching")
+# ---------------------------------------------- save and load with a network of its own
 
 
 def test_a_model_with_its_own_velocity_network_saves_and_loads(tmp_path):
@@ -606,16 +572,3 @@ def test_a_model_with_its_own_velocity_network_saves_and_loads(tmp_path):
     x = torch.randn(3, 2)
     with torch.no_grad():
         assert torch.equal(loaded.log_prob(x, steps=3), model.log_prob(x, steps=3))
-
-
-def test_passes_the_device_rules(registered):
-    from tests import test_device_rules
-
-    test_device_rules.test_no_float64_and_a_fixed_number_of_reads_per_call("flow_matching")
-    test_device_rules.test_training_reads_the_device_at_most_once_a_step("flow_matching")
-
-
-def test_passes_the_full_size_test(registered):
-    from tests import test_configs
-
-    test_configs.test_full_configuration_on_28x28("flow_matching")

@@ -81,8 +81,8 @@ def _quick_digits() -> ImageData:
 # The full profile's data for each configuration: binarized MNIST for the likelihood
 # models (the literature's NLLs), 256 grey levels for the rest.
 LEVELS_28 = {"vae": 2, "hvae": 2, "made": 2, "pixelcnn": 2, "pixel_transformer": 2,
-             "flow": 256, "diffusion": 256, "flow_matching": 256, "vqvae": 256, "autoencoder": 256, "gan": 256,
-             "simclr": 256}  # fmt: skip
+             "flow": 256, "diffusion": 256, "flow_matching": 256, "vqvae": 256,
+             "autoencoder": 256, "gan": 256, "simclr": 256}  # fmt: skip
 DATA = ("digits", "28x28")
 
 

@@ -206,7 +206,9 @@ class Diffusion(nn.Module):
 
     def eps(self, z: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
         """The denoiser's prediction of the noise in ``z`` ``(B, d)`` at noise levels
-        ``gamma`` ``(B,)``."""
+        ``gamma`` ``(B,)`` (inputs on the CPU are moved to the model's device)."""
+        device = self._device()
+        z, gamma = z.to(device), gamma.to(device)
         out = self.network(z, self._level(gamma))
         if not self.categorical:
             return out
@@ -233,6 +235,8 @@ class Diffusion(nn.Module):
         noise), ``z`` ``(B, d)``: the deterministic process with the same marginals as
         the noising one when the denoiser is exact (Song et al., 2021). With the score
         ``-eps_hat / sigma_t`` it is ``gamma'(t) / 2 (sigma_t eps_hat - sigma_t^2 z)``."""
+        device = self._device()
+        z, t = z.to(device), t.to(device)
         gamma, slope = self.gamma(t), self.gamma_slope(t)
         _, sigma = self.alpha_sigma(gamma)
         eps = self.eps(z, gamma)

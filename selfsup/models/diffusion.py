@@ -47,6 +47,7 @@ from torch import nn
 
 from .. import _checks as checks
 from .. import runtime
+from ..saving import Saveable
 from .layers import TimeMLP
 
 __all__ = ["SAMPLERS", "SCHEDULES", "WEIGHTINGS", "Bound", "Diffusion"]
@@ -85,7 +86,7 @@ class _Noise:
         return self.piece[i - self.start]
 
 
-class Diffusion(nn.Module):
+class Diffusion(Saveable, nn.Module):
     """A variance-preserving diffusion model in continuous time (module doc).
 
     Args:

@@ -444,15 +444,18 @@ class Diffusion(Saveable, nn.Module):
         2021), a discretisation of the probability-flow ODE: the noise is drawn once,
         at ``t = 1``. Image samples clip the denoised estimate to ``[-1, 1]``.
         """
+        return self._decode_z0(self._run(n, generator, steps, sampler))
+
+    def _run(self, n, generator, steps, sampler, path=None) -> torch.Tensor:
+        """Check the arguments of :meth:`sample` / :meth:`reverse_path`, draw ``z_1`` and
+        run the reverse process; returns ``z_0``."""
         n = checks.sample_count(n)
         steps = checks.integer(steps, "steps")
         checks.choice(sampler, "sampler", SAMPLERS)
         checks.generator(generator)
-        device = self._device()
-        z = runtime.randn((n, self.d), generator, device, dtype=self._dtype())
+        z = runtime.randn((n, self.d), generator, self._device(), dtype=self._dtype())
         with runtime.eval_mode(self):
-            z0 = self._reverse(z, steps, sampler, generator)
-        return self._decode_z0(z0)
+            return self._reverse(z, steps, sampler, generator, path=path)
 
     @torch.no_grad()
     def reverse_path(
@@ -466,14 +469,8 @@ class Diffusion(Saveable, nn.Module):
         """The reverse process itself: ``z_t`` at ``t = 1, (T-1)/T, ..., 0`` for ``n``
         draws, ``(steps + 1, n, d)`` in the model's space (the same draws as
         :meth:`sample` with the same generator, before the decoder)."""
-        n = checks.sample_count(n)
-        steps = checks.integer(steps, "steps")
-        checks.choice(sampler, "sampler", SAMPLERS)
-        checks.generator(generator)
-        z = runtime.randn((n, self.d), generator, self._device(), dtype=self._dtype())
         path: list[torch.Tensor] = []
-        with runtime.eval_mode(self):
-            self._reverse(z, steps, sampler, generator, path=path)
+        self._run(n, generator, steps, sampler, path=path)
         return torch.stack(path)
 
     @torch.no_grad()

@@ -82,8 +82,8 @@ test-isolation: setup
 	$(PY) -m pytest tests -m isolation -q -p no:cacheprovider -n 2
 
 # The full profile's code paths on the CPU: every chapter on an MNIST subset with the
-# quick sizes, claim checks left out, on the CPU's stand-in for a GPU, which raises where
-# CUDA would (SELFSUP_DEVICE=emulated; tests/test_full_profile.py).
+# quick sizes, claim checks left out, on the CPU's stand-in for Apple's GPU, which raises
+# where MPS or CUDA would (SELFSUP_DEVICE=emulated-mps; tests/test_full_profile.py).
 test-full-smoke: setup
 	$(PY) -m pytest tests -m fullsmoke -q -p no:cacheprovider -s
 

@@ -389,3 +389,9 @@ def enabled() -> bool:
 def kind() -> str | None:
     """What :func:`enable` made the stand-in play (``"cuda"``, ``"mps"``), or ``None``."""
     return None if _active is None else _active.kind
+
+
+def refuses_float64(device) -> bool:
+    """Whether ``device`` is the stand-in while it plays Apple's MPS (inside
+    :func:`emulate` or after :func:`enable`), where float64 raises."""
+    return _kind == "mps" and _is_target(device)

@@ -85,6 +85,18 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
+def has_float64(device: torch.device | str) -> bool:
+    """Whether ``device`` computes in float64: not Apple's MPS, nor the stand-in playing
+    it (``SELFSUP_DEVICE=emulated-mps``). Where it does not, float64 work (an exact
+    density, a metric) belongs on the CPU."""
+    device = torch.device(device)
+    if device.type == "mps":
+        return False
+    from selfsup import devicecheck
+
+    return not devicecheck.refuses_float64(device)
+
+
 def seed_everything(seed: int = 0) -> int:
     """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA).
 

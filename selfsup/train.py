@@ -354,6 +354,24 @@ def _mean(values: list[float], sizes: list[int]) -> float:
     return math.fsum(v * n for v, n in zip(values, sizes, strict=True)) / sum(sizes)
 
 
+def _training_device(model, params, device) -> torch.device:
+    """``fit``'s device: the chosen one, or the default; a float64 model (an exact
+    closed form such as probabilistic PCA) trains on the CPU where the default device
+    has no float64, and asking for such a device explicitly is an error."""
+    wide = any(p.dtype == torch.float64 for p in params)
+    if device is None:
+        device = runtime.device()
+        return device if not wide or runtime.has_float64(device) else torch.device("cpu")
+    device = checks.device(device)
+    if wide and not runtime.has_float64(device):
+        raise ValueError(
+            f"device={str(device)!r} has no float64, and {type(model).__name__} has float64 "
+            "parameters: train it on the CPU (device='cpu'), or convert it with "
+            "model.float() first"
+        )
+    return device
+
+
 def fit(
     model: nn.Module,
     train: Data,
@@ -402,7 +420,8 @@ def fit(
         seed: seeds the shuffling; default :func:`selfsup.runtime.derived_seed` (0 unless
             ``runtime.setup`` chose another seed, e.g. through ``SELFSUP_SEED``).
         device: where training runs; default :func:`selfsup.runtime.device` (CUDA
-            when present).
+            when present), or the CPU for a float64 model where that device has no
+            float64 (Apple's MPS). A float64 model on such a device is refused.
         stay_on_device: leave the model on ``device`` after training (the default):
             every model of the library takes CPU inputs there and keeps its work on
             that device (:mod:`selfsup.protocols`), so sampling and evaluation run on
@@ -458,7 +477,7 @@ def fit(
     params = list(model.parameters())
     if optimizer is None and not params:
         raise ValueError("model has no parameters to train")
-    device = runtime.device() if device is None else checks.device(device)
+    device = _training_device(model, params, device)
     generator = torch.Generator().manual_seed(runtime.derived_seed() if seed is None else seed)
     declared = batch_parts(model)
     sources = {

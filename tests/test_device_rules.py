@@ -197,3 +197,29 @@ def test_on_cuda_a_training_step_never_waits_for_the_gpu(name):
     waits = [w for w in caught if "synchroniz" in str(w.message)]
     # the first step's value checks, and one read-back an epoch: never one per step
     assert len(waits) < epochs * steps, [str(w.message)[:120] for w in waits[:5]]
+
+
+def test_float64_work_goes_to_the_cpu_where_the_device_has_none():
+    """An exact float64 model (probabilistic PCA) trains on the CPU when the default
+    device is Apple's GPU, is refused there when asked for, and the exact KDE keeps its
+    float64 kernels on the CPU; on the CUDA stand-in both stay on the device."""
+    from selfsup import runtime
+    from selfsup.models.baselines import KernelDensity
+    from selfsup.models.vae import LinearGaussianVAE
+
+    x = torch.rand(32, 6, dtype=torch.float64)
+    with devicecheck.emulate("mps") as device:
+        assert not runtime.has_float64(device) and runtime.has_float64("cpu")
+        ppca = LinearGaussianVAE(6, 2)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(runtime, "device", lambda: device)
+            train.fit(ppca, x, epochs=1, batch_size=16)
+            with pytest.raises(ValueError, match="has no float64.*device='cpu'"):
+                train.fit(ppca, x, epochs=1, batch_size=16, device=device)
+            kde = KernelDensity(0.5).fit(x.numpy())
+            assert kde._train.device == torch.device("cpu")
+            assert torch.isfinite(kde.log_prob(x.numpy())).all()
+        assert ppca.W.device == torch.device("cpu")
+    with devicecheck.emulate("cuda") as device:
+        assert runtime.has_float64(device)
+        assert KernelDensity(0.5, device=device).fit(x.numpy())._train.device == device

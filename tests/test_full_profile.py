@@ -13,12 +13,11 @@ are checked in the quick profile (``make test-chapters``) and in the full one on
 tensors by ``tests/test_configs.py``.
 
 The full profile is what a reader with a GPU runs, so the chapters run here on the CPU's
-stand-in for an accelerator (``SELFSUP_DEVICE=emulated``, :mod:`selfsup.devicecheck`):
-a chapter that mixes a CPU tensor with a model's, or calls ``.numpy()`` on a model's
-output, fails here as it would on CUDA. (On the stand-in for Apple's GPU,
-``SELFSUP_DEVICE=emulated-mps``, five chapters still put float64 tensors on the device
-in their own cells and metrics: autoencoders, distances, likelihood, metrics and vae;
-the library's models pass it, in tests/test_protocol.py and tests/test_device_rules.py.)
+stand-in for Apple's GPU (``SELFSUP_DEVICE=emulated-mps``, :mod:`selfsup.devicecheck`),
+the strictest of the stand-ins: a chapter that mixes a CPU tensor with a model's, or
+calls ``.numpy()`` on a model's output, fails here as it would on CUDA, and one that
+puts a float64 tensor on the device fails as it would on a MacBook.
+``SELFSUP_SMOKE_DEVICE=emulated`` plays CUDA instead.
 
 Slow (every chapter): ``make test-full-smoke``, marked ``fullsmoke``.
 """
@@ -26,6 +25,7 @@ Slow (every chapter): ``make test-full-smoke``, marked ``fullsmoke``.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -46,7 +46,7 @@ def test_chapter_runs_in_the_full_profile(chapter, tmp_path, monkeypatch):
     log = tmp_path / "claims.jsonl"
     env = {"SELFSUP_PROFILE": "full", "SELFSUP_SMOKE": "1", "SELFSUP_STRICT": "1",
            "SELFSUP_PROGRESS": "0", "SELFSUP_CLAIMS_LOG": str(log),
-           "SELFSUP_DEVICE": "emulated"}  # fmt: skip
+           "SELFSUP_DEVICE": os.environ.get("SELFSUP_SMOKE_DEVICE", "emulated-mps")}  # fmt: skip
     monkeypatch.delenv("SELFSUP_DEVICECHECK_LOG", raising=False)  # device bugs raise
     for key, value in env.items():
         monkeypatch.setenv(key, value)  # the kernel inherits them; undone after the test

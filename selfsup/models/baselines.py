@@ -290,7 +290,7 @@ class KernelDensity(_Baseline):
         from .. import runtime
 
         chosen = self._device if self._device is not None else runtime.device()
-        return torch.device("cpu") if chosen.type == "mps" else chosen
+        return chosen if runtime.has_float64(chosen) else torch.device("cpu")
 
     def fit(self, x) -> KernelDensity:
         """Keep the training examples ``x`` ``(n, ...)``, flattened, as the kernels' centres."""

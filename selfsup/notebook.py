@@ -105,7 +105,10 @@ class Claim:
     ``verdict`` is ``"holds"``, ``"fails"`` or, in the full profile's smoke check
     (whose models are not trained), ``"unverified"``. ``margin`` is how far the value
     is on the right side of the threshold (negative when the claim fails), in the
-    value's units; ``None`` for a yes/no claim.
+    value's units; ``None`` for a yes/no claim. ``kind`` is ``"measured"`` (it varies
+    with the seed and the machine: the claims appendix gives its margin in spreads
+    across seeds) or ``"identity"`` (exact mathematics or deterministic arithmetic, the
+    same on every seed up to rounding).
     """
 
     statement: str
@@ -116,6 +119,7 @@ class Claim:
     margin: float | None
     seed: int
     profile: str
+    kind: str = "measured"
 
     @property
     def expected(self) -> str:
@@ -156,7 +160,12 @@ def strict() -> bool:
     return raw in ("1", "true")
 
 
-def claim(statement: str, value, op: str | None = None, threshold=None) -> bool:
+KINDS = ("measured", "identity")
+
+
+def claim(
+    statement: str, value, op: str | None = None, threshold=None, *, kind: str = "measured"
+) -> bool:
     """State a claim of the book and check it against what this run measured.
 
     ``claim("the flow is within 0.1 nats of the entropy", gap, "<", 0.1)`` compares a
@@ -171,9 +180,16 @@ def claim(statement: str, value, op: str | None = None, threshold=None) -> bool:
     cell and the chapter goes on. In the full profile's smoke check the models are
     not trained, so the claim is recorded as unverified and never raises.
 
+    ``kind="identity"`` marks a claim that no seed can change (exact mathematics, such
+    as a chain-rule sum, or deterministic arithmetic); the default ``"measured"`` is
+    one that varies with the seed, which the claims appendix checks across seeds.
+
     Returns whether the claim held.
     """
     from . import runtime
+
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
     if not isinstance(statement, str) or not statement.strip():
         raise ValueError("statement must be a non-empty string saying what the book claims")
@@ -211,6 +227,7 @@ def claim(statement: str, value, op: str | None = None, threshold=None) -> bool:
         margin=margin,
         seed=runtime._run_seed,
         profile=runtime.profile() + (" (smoke)" if smoke else ""),
+        kind=kind,
     )
     CLAIMS.append(record)
     log = os.environ.get(CLAIMS_LOG_ENV, "").strip()

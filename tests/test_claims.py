@@ -51,8 +51,9 @@ def test_every_claim_is_recorded_with_its_margin(tmp_path, monkeypatch):
     runtime.setup(seed=3, quiet=True)
     claim("a", 0.25, "<", 1.0)
     claim("b", 2.0, ">=", 3.0)
-    claim("c", True)
+    claim("c", True, kind="identity")
     records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["kind"] for r in records] == ["measured", "measured", "identity"]
     assert [r["statement"] for r in records] == ["a", "b", "c"]
     assert [r["verdict"] for r in records] == ["holds", "fails", "holds"]
     assert records[0]["margin"] == pytest.approx(0.75)
@@ -93,6 +94,11 @@ def test_smoke_check_records_unverified_and_never_raises(monkeypatch):
 def test_bad_claims_are_clear_errors(args, match):
     with pytest.raises(ValueError, match=match):
         claim(*args)
+
+
+def test_a_claim_is_measured_or_an_identity():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        claim("s", True, kind="exact")
 
 
 def test_strict_flag_is_checked(monkeypatch):

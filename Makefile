@@ -95,8 +95,8 @@ bench-smoke: setup
 bench: setup
 	$(PY) benchmarks/run.py
 
-# The seed sweep behind the claims appendix: every chapter under seeds 0-4
-# (benchmarks/claims.{json,md}; about half an hour on 2 cores, so not part of `test`).
+# The seed sweep behind the claims appendix: every chapter under seeds 0-9
+# (benchmarks/claims.{json,md}; about an hour on 2 cores, so not part of `test`).
 claims: setup
 	$(PY) benchmarks/claims.py
 

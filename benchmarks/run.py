@@ -339,6 +339,7 @@ def bench_ot(smoke: bool, rounds: int):
             lambda a, b: close(a, b, 1e-6),
             rounds,
             "POT ot.emd2",
+            note="a sort against a general LP solver; ot.wasserstein_1d (next row) is the like-for-like peer",
         )  # fmt: skip
     )
     rows.append(

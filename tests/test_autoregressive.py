@@ -89,3 +89,45 @@ def test_bad_input():
         PixelCNN((5,), 3)
     with pytest.raises(ValueError, match="levels must be an int >= 2"):
         MADE((4,), 1)
+
+
+def test_the_transformers_cached_sampler_draws_what_the_full_passes_draw():
+    """The key/value cache changes how the logits are computed, not the draws: against
+    the generic sampler (the whole network over all positions, for each position) on
+    the same random numbers, in float64 so that no near-tie can flip a draw."""
+    from selfsup.models.autoregressive import AutoregressiveModel
+
+    torch.manual_seed(0)
+    model = PixelTransformer((3, 4), 5, dim=16, heads=2, layers=2, dropout=0.1).double()
+    known = torch.zeros(3, 4, dtype=torch.bool)
+    known[0] = True
+    known[1, 2] = True  # a known position after unknown ones: the same (ignored) rule
+    x = torch.randint(0, 5, (64, 3, 4))
+    for mask in (known, torch.zeros(3, 4, dtype=torch.bool)):
+        cached = model.inpaint(x, mask, generator=torch.Generator().manual_seed(1))
+        full = AutoregressiveModel.inpaint(model, x, mask, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(cached, full)
+        assert torch.equal(cached[:, mask], x[:, mask])
+    assert model.training  # restored after sampling
+    # The cached step's logits are the full pass's.
+    model.eval()
+    with torch.no_grad():
+        flat = x.reshape(64, -1)
+        logits = model.logits(flat)
+        b, dim = 64, 16
+        caches = [tuple(torch.empty(b, 2, 12, 8, dtype=torch.float64) for _ in range(2))
+                  for _ in model.blocks]  # fmt: skip
+        token = torch.full((b,), 5)
+        for pos in range(12):
+            h = (model.token(token) + model.position[pos])[:, None]
+            for block, cache in zip(model.blocks, caches):
+                h = block.step(h, cache, pos)
+            torch.testing.assert_close(model.head(model.norm(h[:, 0])), logits[:, pos])
+            token = flat[:, pos]
+
+
+def test_a_transformer_saved_with_its_old_mask_buffer_loads():
+    model = PixelTransformer((2, 2), 3, dim=8, heads=2, layers=1)
+    state = model.state_dict()
+    state["causal"] = torch.triu(torch.ones(4, 4, dtype=torch.bool), diagonal=1)
+    PixelTransformer((2, 2), 3, dim=8, heads=2, layers=1).load_state_dict(state)

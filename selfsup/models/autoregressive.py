@@ -374,7 +374,13 @@ class PixelCNN(AutoregressiveModel):
 
 
 class _Block(nn.Module):
-    """Pre-norm transformer block: causal self-attention, then an MLP."""
+    """Pre-norm transformer block: causal self-attention, then an MLP.
+
+    The attention's weights live in an ``nn.MultiheadAttention`` (so saved models keep
+    their keys); the block computes it with ``scaled_dot_product_attention``, causal
+    through ``is_causal`` (no mask tensor), and, for sampling, one position at a time
+    against a cache of the earlier positions' keys and values (:meth:`step`).
+    """
 
     def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
@@ -384,10 +390,35 @@ class _Block(nn.Module):
             nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim), nn.Dropout(dropout)
         )
 
-    def forward(self, h, causal):
-        a = self.norm1(h)
-        h = h + self.attn(a, a, a, attn_mask=causal, need_weights=False)[0]
+    def _qkv(self, a: torch.Tensor):
+        """Queries, keys and values ``(B, heads, T, dim / heads)`` of ``a`` ``(B, T, dim)``."""
+        b, t, dim = a.shape
+        heads = self.attn.num_heads
+        qkv = F.linear(a, self.attn.in_proj_weight, self.attn.in_proj_bias)
+        return qkv.view(b, t, 3, heads, dim // heads).permute(2, 0, 3, 1, 4).unbind(0)
+
+    def _out(self, h: torch.Tensor, o: torch.Tensor) -> torch.Tensor:
+        b, _, t, _ = o.shape
+        h = h + self.attn.out_proj(o.transpose(1, 2).reshape(b, t, -1))
         return h + self.mlp(self.norm2(h))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        q, k, v = self._qkv(self.norm1(h))
+        drop = self.attn.dropout if self.training else 0.0
+        return self._out(h, F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True))
+
+    def step(self, h: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor], t: int) -> torch.Tensor:
+        """The block at position ``t`` alone (``h`` ``(B, 1, dim)``), given the keys and
+        values of positions ``< t`` in ``cache`` (``(B, heads, d, dim / heads)`` each),
+        to which it writes its own. Evaluation only (no dropout)."""
+        q, k, v = self._qkv(self.norm1(h))
+        keys, values = cache
+        keys[:, :, t : t + 1], values[:, :, t : t + 1] = k, v
+        return self._out(h, F.scaled_dot_product_attention(q, keys[:, :, : t + 1], values[:, :, : t + 1]))
+
+
+def _drop_causal_mask(state_dict, prefix, *args) -> None:
+    state_dict.pop(prefix + "causal", None)
 
 
 class PixelTransformer(AutoregressiveModel):
@@ -415,13 +446,57 @@ class PixelTransformer(AutoregressiveModel):
         self.blocks = nn.ModuleList(_Block(dim, heads, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, levels)
-        causal = torch.triu(torch.ones(self.d, self.d, dtype=torch.bool), diagonal=1)
-        self.register_buffer("causal", causal)
+        # Models saved before attention became causal by is_causal kept a mask buffer.
+        self._register_load_state_dict_pre_hook(_drop_causal_mask)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         start = torch.full((len(x), 1), self.levels, dtype=torch.long, device=x.device)
         tokens = torch.cat([start, x[:, :-1]], 1)  # position i sees the start and x_<i
         h = self.token(tokens) + self.position
         for block in self.blocks:
-            h = block(h, self.causal)
+            h = block(h)
         return self.head(self.norm(h))
+
+    @torch.no_grad()
+    def inpaint(
+        self, x: torch.Tensor, known_mask: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Sample the unknown positions of ``x`` given the known ones, in raster order
+        (exact conditioning when the known positions come first).
+
+        One position per network pass, each attending to the cached keys and values of
+        the positions before it: ``d`` passes over one token each, where the generic
+        sampler reruns the network over all ``d`` tokens for every position. The same
+        draws as the generic sampler (:class:`AutoregressiveModel`), up to round-off in
+        the logits.
+        """
+        checks.generator(generator)
+        flat = self._check(x).clone()
+        mask = self._mask(known_mask)
+        if len(flat) == 0:
+            return flat.reshape(0, *self.shape)
+        known = mask.tolist()  # two reads of the device per call, none per position
+        todo = [pos for pos in range(self.d) if not known[pos]]
+        if not todo:
+            return flat.reshape(len(flat), *self.shape)
+        noise = _CategoricalNoise(len(flat), self.levels, len(todo), generator, flat.device)
+        b, dim = len(flat), self.position.shape[1]
+        heads = self.blocks[0].attn.num_heads if len(self.blocks) else 1
+        param = self.position
+        caches = [
+            tuple(param.new_empty(b, heads, self.d, dim // heads) for _ in range(2))
+            for _ in self.blocks
+        ]  # fmt: skip
+        token = torch.full((b,), self.levels, dtype=torch.long, device=flat.device)
+        i = 0
+        with runtime.eval_mode(self):
+            for pos in range(todo[-1] + 1):
+                h = (self.token(token) + self.position[pos])[:, None]
+                for block, cache in zip(self.blocks, caches, strict=True):
+                    h = block.step(h, cache, pos)
+                if not known[pos]:
+                    probs = torch.softmax(self.head(self.norm(h[:, 0])), -1)
+                    flat[:, pos] = (probs / noise.next(i)).argmax(-1)
+                    i += 1
+                token = flat[:, pos]
+        return flat.reshape(len(flat), *self.shape)

@@ -430,7 +430,9 @@ def bench_before_after(smoke: bool, rounds: int):
     """The library against its own earlier code paths, kept here as the reference: the
     flow's invertible linear layer (factors applied to x, against building the dense
     W = P L U at every pass), autoregressive sampling (noise drawn once a call, against
-    torch.multinomial and a read of the device at every pixel) and the memorisation
+    torch.multinomial and a read of the device at every pixel; the pixel transformer's
+    key/value cache, against all d tokens through the network for every position) and
+    the memorisation
     check (distances in blocks of rows, against the full n x m matrix)."""
     import numpy as np
 
@@ -486,6 +488,31 @@ def bench_before_after(smoke: bool, rounds: int):
             lambda a, b: (bool(torch.equal(a, b)), "identical samples" if torch.equal(a, b)
                           else "samples differ"),
             rounds, "before: multinomial per pixel"))  # fmt: skip
+
+    # The pixel transformer: one token per pass against a key/value cache, against the
+    # whole network over all d tokens for every position (the generic sampler).
+    from selfsup.models.autoregressive import AutoregressiveModel, PixelTransformer
+
+    for shape, levels, n in [((4, 4), 3, 4)] if smoke else [((8, 8), 17, 64), ((28, 28), 2, 4)]:
+        torch.manual_seed(0)
+        model = PixelTransformer(shape, levels, dim=64, heads=4, layers=2).eval()
+        empty = torch.zeros(n, *shape, dtype=torch.long)
+        nothing = torch.zeros(shape, dtype=torch.bool)
+
+        def cached(model=model, empty=empty, nothing=nothing):
+            return model.inpaint(empty, nothing, generator=torch.Generator().manual_seed(0))
+
+        def full(model=model, empty=empty, nothing=nothing):
+            return AutoregressiveModel.inpaint(model, empty, nothing,
+                                               generator=torch.Generator().manual_seed(0))  # fmt: skip
+
+        rows.append(compare(
+            f"pixel transformer samples, {shape[0]}x{shape[1]}, {levels} levels, n = {n}",
+            cached, full,
+            lambda a, b: (bool((a == b).float().mean() > 0.99),
+                          f"{float((a == b).float().mean()):.1%} of pixels identical "
+                          "(float32 round-off can flip a near-tie, and the rest follows)"),
+            max(1, rounds // 3), "before: all d tokens each position"))  # fmt: skip
 
     # Memorisation: the peak memory of the distances.
     n = 300 if smoke else 10_000

@@ -344,6 +344,19 @@ class Memorisation(NamedTuple):
     copies: float  # fraction of samples closer to train than 99% of test examples are
 
 
+def nearest_distance(samples, train) -> np.ndarray:
+    """``(n,)`` the Euclidean distance from each sample to its nearest training example
+    (rows flattened), computed in blocks of rows: memory stays bounded whatever the
+    sizes. :func:`memorisation` compares these with held-out data's."""
+    s, tr = _flat_features(samples, "samples"), _flat_features(train, "train")
+    if s.shape[1] != tr.shape[1]:
+        raise ValueError(
+            f"samples and train must have the same number of features, got {s.shape[1]} "
+            f"and {tr.shape[1]}"
+        )
+    return _nearest(s, tr)
+
+
 def memorisation(samples, train, test) -> Memorisation:
     """Nearest-neighbour distances of samples to the training set, against held-out data.
 

@@ -161,3 +161,6 @@ def test_nearest_neighbour_metrics_in_blocks_match_brute_force(monkeypatch):
         mem = metrics.memorisation(fake, train, real)
         assert mem.sample_to_train == pytest.approx(np.median(ds))
         assert mem.test_to_train == pytest.approx(np.median(dt))
+        np.testing.assert_allclose(metrics.nearest_distance(fake, train), ds, rtol=1e-9)
+    with pytest.raises(ValueError, match="same number of features"):
+        metrics.nearest_distance(fake, train[:, :4])

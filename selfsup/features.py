@@ -44,6 +44,9 @@ class DigitClassifier(Saveable, nn.Module):
     def __init__(self, num_classes: int = 10):
         super().__init__()
         num_classes = checks.integer(num_classes, "num_classes", low=2)
+        #: The largest grey level of the data set it was trained on (its inputs are the
+        #: images divided by it); set by :func:`load_classifier`, None when unknown.
+        self.vmax: float | None = None
         self.body = nn.Sequential(
             nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
@@ -58,6 +61,12 @@ class DigitClassifier(Saveable, nn.Module):
         if x.ndim == 4 and x.shape[1] != 1:
             raise ValueError(f"x must be images (B, H, W) or (B, 1, H, W), got {tuple(x.shape)}")
         return x.unsqueeze(1) if x.ndim == 3 else x
+
+    def _saved_extra(self) -> dict:
+        return {"vmax": self.vmax}
+
+    def _load_extra(self, extra: dict) -> None:
+        self.vmax = extra.get("vmax")
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate-layer features ``(B, 128)``."""
@@ -102,7 +111,8 @@ class FeatureModule(nn.Module):
 
 
 _LOADED: dict[str, tuple[DigitClassifier, float]] = {}
-_SCALE = {"digits": 16.0, "mnist": 255.0}
+# Each data set's largest grey level: the classifier sees its images divided by it.
+_SCALE = {"digits": float(data.DIGITS_LEVELS - 1), "mnist": float(data.MNIST_LEVELS - 1)}
 
 
 def _dataset(name: str, split: str):
@@ -152,6 +162,7 @@ def load_classifier(
                 buffer = io.BytesIO()
                 torch.save({"weights": model.state_dict(), "accuracy": accuracy}, buffer)
                 data.write_atomic(path, buffer.getvalue())
+    model.vmax = _SCALE[dataset]
     model.to(runtime.device()).eval()  # where the chapter's models are, cached or not
     _LOADED[key] = (model, accuracy)
     return model, accuracy
@@ -159,15 +170,27 @@ def load_classifier(
 
 class DigitFeatures:
     """The stand-in features of images on a ``0..vmax`` grey scale, rescaled so that
-    their root-mean-square is 1 on ``reference`` images.
+    their root-mean-square is 1 on ``reference`` images. ``vmax`` defaults to the
+    largest grey level of the data the classifier was trained on (16 for the 8x8
+    digits, 255 for MNIST).
 
     The rescaling keeps KID's polynomial kernel ``(x.y / f + 1)^3`` on numbers of order
     one; FID scales by a constant factor, so rankings do not change. One object per
     chapter gives every score the same features.
     """
 
-    def __init__(self, classifier: DigitClassifier, reference: torch.Tensor, vmax: float = 16.0):
+    def __init__(
+        self, classifier: DigitClassifier, reference: torch.Tensor, vmax: float | None = None
+    ):
         self.classifier = classifier
+        if vmax is None:
+            vmax = getattr(classifier, "vmax", None)
+            if vmax is None:
+                raise ValueError(
+                    "vmax=None: the grey scale of the images is known only for a classifier "
+                    "from features.load_classifier; pass vmax=levels - 1 (16 for the 8x8 "
+                    "digits, 255 for MNIST)"
+                )
         self.vmax = checks.number(vmax, "vmax", low=0, low_open=True)
         with torch.no_grad():
             self.scale = float(self._raw(reference).pow(2).mean().sqrt())

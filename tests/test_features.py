@@ -40,3 +40,21 @@ def test_digit_features_are_rescaled_to_unit_rms(tmp_path, monkeypatch):
         1.0, rel=1e-4
     )
     assert torch.allclose(space.probs(x[:5]), model.probs(x[:5].float() / 16))
+
+
+def test_digit_features_know_the_grey_scale_of_their_classifier(tmp_path, monkeypatch):
+    """The features divide by the largest grey level of the classifier's own data (16 on
+    the digits), saved with it; a bare classifier has no scale, and an explicit vmax is
+    needed."""
+    import selfsup
+
+    monkeypatch.setenv("SELFSUP_DATA", str(tmp_path))
+    model, _ = features.load_classifier(epochs=1)
+    assert model.vmax == data.DIGITS_LEVELS - 1
+    x, _ = data.digits("test")
+    assert features.DigitFeatures(model, x).vmax == 16
+    selfsup.save(model, tmp_path / "classifier.pt")
+    assert selfsup.load(tmp_path / "classifier.pt").vmax == 16
+    with pytest.raises(ValueError, match="pass vmax=levels - 1"):
+        features.DigitFeatures(features.DigitClassifier(), x)
+    assert features.DigitFeatures(features.DigitClassifier(), x, vmax=255).vmax == 255

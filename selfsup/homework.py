@@ -212,6 +212,25 @@ this folder's `selfsup`, not another installed copy.
 The book's chapters explain each function (look for the coding exercise at the end of
 the chapter), and the rest of the library, which is complete, shows how the function
 is used.
+
+## Keep a trained model
+
+Train on Colab's GPU, keep the model, and load it on your laptop (or hand it in):
+
+    import selfsup
+    from selfsup import configs, data
+    from selfsup.train import fit
+
+    images = data.images()
+    vae = configs.vae(images)
+    fit(vae, images.x_train, epochs=50)
+    selfsup.save(vae, "vae.pt")        # the weights, and what is needed to rebuild it
+
+    vae = selfsup.load("vae.pt", map_location="cpu")   # no chapter, no data needed
+    vae.sample(8)
+
+Every model and baseline of the library saves this way; a model of your own saves its
+`state_dict` with `torch.save`.
 """
 
 

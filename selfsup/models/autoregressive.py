@@ -398,8 +398,8 @@ class _Block(nn.Module):
         return qkv.view(b, t, 3, heads, dim // heads).permute(2, 0, 3, 1, 4).unbind(0)
 
     def _out(self, h: torch.Tensor, o: torch.Tensor) -> torch.Tensor:
-        b, _, t, _ = o.shape
-        h = h + self.attn.out_proj(o.transpose(1, 2).reshape(b, t, -1))
+        b, heads, t, width = o.shape
+        h = h + self.attn.out_proj(o.transpose(1, 2).reshape(b, t, heads * width))
         return h + self.mlp(self.norm2(h))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ Usage::
     python benchmarks/claims.py                      # every chapter, seeds 0-9, 2 jobs
     python benchmarks/claims.py --chapters flows vae --seeds 0 3
     python benchmarks/claims.py --report             # rewrite claims.md from the JSON
+    python benchmarks/claims.py --collect /tmp/selfsup-claims-*   # an interrupted sweep
 
 Runs of a subset are merged into the existing JSON, so a sweep can be redone chapter
 by chapter. A run on a GPU (``--profile full``) fills the "full profile" column.
@@ -324,6 +325,10 @@ def main() -> None:
     parser.add_argument("--profile", default="quick", choices=["quick", "full"])
     parser.add_argument("--report", action="store_true", help="only rewrite claims.md")
     parser.add_argument(
+        "--collect", nargs="+", metavar="DIR", type=Path,
+        help="merge the finished runs of interrupted sweeps (their selfsup-claims-* folders)",
+    )  # fmt: skip
+    parser.add_argument(
         "--one", nargs=3, metavar=("CHAPTER", "SEED", "OUT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -331,7 +336,15 @@ def main() -> None:
         chapter, seed, out = args.one
         run_one(chapter, int(seed), args.profile, Path(out))
         return
-    if not args.report:
+    if args.collect:
+        results: dict = {}
+        for folder in args.collect:
+            for path in sorted(folder.glob("*-*.json")):
+                chapter, seed = path.stem.rsplit("-", 1)
+                results.setdefault(chapter, {})[seed] = json.loads(path.read_text())
+        doc = merge(results, args.profile, args.jobs)
+        JSON.write_text(json.dumps(doc, indent=1, allow_nan=True) + "\n")
+    elif not args.report:
         results = sweep(args.chapters, args.seeds, args.profile, args.jobs)
         doc = merge(results, args.profile, args.jobs)
         JSON.write_text(json.dumps(doc, indent=1, allow_nan=True) + "\n")

@@ -384,7 +384,7 @@ def diffusion_log_prob(
     nor below the model's ELBO in general.
 
     Integer images (``diffusion.levels``) are dequantized inside the model's space,
-    ``y = diffusion.scale(x) + bin_width (u - 1/2)`` with ``u ~ U[0, 1)^d`` drawn with
+    ``y = diffusion.scale(x) + bin_width (w - 1/2)`` with ``w ~ U[0, 1)^d`` drawn with
     ``generator``, and ``d log(bin_width)`` is added: a one-draw estimate of a lower
     bound on ``log P(x)``, the discrete log-likelihood, as for every continuous model of
     the book. Continuous data are scored in the model's space (``diffusion.scale(x)``).
@@ -448,7 +448,7 @@ class FlowMatching(Saveable, nn.Module):
         shape: one example's shape, e.g. ``(2,)`` or ``(8, 8)``.
         levels: ``None`` for continuous data; an integer for images with grey levels
             ``0..levels-1`` (the data set's integer images), which the model
-            dequantizes inside, ``y = x + u`` with ``u ~ U[0, 1)``, and maps to about
+            dequantizes inside, ``y = x + w`` with ``w ~ U[0, 1)``, and maps to about
             ``[-1, 1]`` by the affine map ``(2 / levels) y - 1``. Its ``log_prob`` is
             then the density of ``y`` on the grey-level scale (the map's log-Jacobian
             ``d log(2 / levels)`` included): a lower bound on the discrete
@@ -529,7 +529,7 @@ class FlowMatching(Saveable, nn.Module):
     ) -> torch.Tensor:
         """The data ``(B, *shape)`` as points ``(B, d)`` of the model's space, on its
         device: integer images dequantized with uniform noise drawn with ``generator``
-        and mapped by ``(2 / levels)(x + u) - 1``; continuous data flattened.
+        and mapped by ``(2 / levels)(x + w) - 1``; continuous data flattened.
 
         ``log_prob(x)`` is ``ode_log_prob(self.velocity, self.dequantize(x)) +
         self.log_jacobian`` with the same draws of the noise."""
@@ -625,7 +625,7 @@ class FlowMatching(Saveable, nn.Module):
         up to :data:`EXACT_UP_TO` dimensions, Hutchinson's estimate above).
 
         Continuous data: the model's density, exact up to the solver's error. Integer
-        images: ``log p(x + u)`` on the grey-level scale with ``u ~ U[0, 1)`` drawn with
+        images: ``log p(x + w)`` on the grey-level scale with ``w ~ U[0, 1)`` drawn with
         ``generator``, a one-draw estimate of a **lower bound** on the discrete
         log-likelihood (uniform dequantization, as :func:`selfsup.data.dequantize`).
         ``divergence="hutchinson"`` estimates the divergence with ``probes`` random

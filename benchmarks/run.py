@@ -491,6 +491,8 @@ def bench_before_after(smoke: bool, rounds: int):
 
     # The pixel transformer: one token per pass against a key/value cache, against the
     # whole network over all d tokens for every position (the generic sampler).
+    from unittest import mock
+
     from selfsup.models.autoregressive import AutoregressiveModel, PixelTransformer
 
     for shape, levels, n in [((4, 4), 3, 4)] if smoke else [((8, 8), 17, 64), ((28, 28), 2, 4)]:
@@ -503,8 +505,8 @@ def bench_before_after(smoke: bool, rounds: int):
             return model.inpaint(empty, nothing, generator=torch.Generator().manual_seed(0))
 
         def full(model=model, empty=empty, nothing=nothing):
-            return AutoregressiveModel.inpaint(model, empty, nothing,
-                                               generator=torch.Generator().manual_seed(0))  # fmt: skip
+            with mock.patch.object(PixelTransformer, "_fill", AutoregressiveModel._fill):
+                return model.inpaint(empty, nothing, generator=torch.Generator().manual_seed(0))
 
         rows.append(compare(
             f"pixel transformer samples, {shape[0]}x{shape[1]}, {levels} levels, n = {n}",

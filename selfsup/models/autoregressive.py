@@ -126,10 +126,16 @@ class AutoregressiveModel(Saveable, nn.Module):
         todo = [pos for pos in self.order.tolist() if not known[pos]]
         noise = _CategoricalNoise(len(flat), self.levels, len(todo), generator, flat.device)
         with runtime.eval_mode(self):
-            for i, pos in enumerate(todo):
-                probs = torch.softmax(self.logits(flat)[:, pos], -1)
-                flat[:, pos] = (probs / noise.next(i)).argmax(-1)
+            self._fill(flat, known, todo, noise)
         return flat.reshape(len(flat), *self.shape)
+
+    def _fill(self, flat: torch.Tensor, known: list, todo: list, noise) -> None:
+        """Draw the positions ``todo`` of ``flat`` ``(B, d)`` in place, in that order,
+        draw ``i`` with the noise ``noise.next(i)``: the whole network over all ``d``
+        positions for each (a model with a cheaper step overrides this)."""
+        for i, pos in enumerate(todo):
+            probs = torch.softmax(self.logits(flat)[:, pos], -1)
+            flat[:, pos] = (probs / noise.next(i)).argmax(-1)
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -457,46 +463,28 @@ class PixelTransformer(AutoregressiveModel):
             h = block(h)
         return self.head(self.norm(h))
 
-    @torch.no_grad()
-    def inpaint(
-        self, x: torch.Tensor, known_mask: torch.Tensor, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """Sample the unknown positions of ``x`` given the known ones, in raster order
-        (exact conditioning when the known positions come first).
-
-        One position per network pass, each attending to the cached keys and values of
-        the positions before it: ``d`` passes over one token each, where the generic
-        sampler reruns the network over all ``d`` tokens for every position. The same
-        draws as the generic sampler (:class:`AutoregressiveModel`), up to round-off in
-        the logits.
-        """
-        checks.generator(generator)
-        flat = self._check(x).clone()
-        mask = self._mask(known_mask)
-        if len(flat) == 0:
-            return flat.reshape(0, *self.shape)
-        known = mask.tolist()  # two reads of the device per call, none per position
-        todo = [pos for pos in range(self.d) if not known[pos]]
+    def _fill(self, flat: torch.Tensor, known: list, todo: list, noise) -> None:
+        """Draw the positions ``todo`` (in raster order) one per network pass, each
+        attending to the cached keys and values of the positions before it: ``d``
+        passes over one token each, where the generic sampler reruns the network over
+        all ``d`` tokens for every position. The same draws as the generic sampler, up
+        to round-off in the logits."""
         if not todo:
-            return flat.reshape(len(flat), *self.shape)
-        noise = _CategoricalNoise(len(flat), self.levels, len(todo), generator, flat.device)
+            return
         b, dim = len(flat), self.position.shape[1]
         heads = self.blocks[0].attn.num_heads if len(self.blocks) else 1
-        param = self.position
         caches = [
-            tuple(param.new_empty(b, heads, self.d, dim // heads) for _ in range(2))
+            tuple(self.position.new_empty(b, heads, self.d, dim // heads) for _ in range(2))
             for _ in self.blocks
         ]  # fmt: skip
         token = torch.full((b,), self.levels, dtype=torch.long, device=flat.device)
         i = 0
-        with runtime.eval_mode(self):
-            for pos in range(todo[-1] + 1):
-                h = (self.token(token) + self.position[pos])[:, None]
-                for block, cache in zip(self.blocks, caches, strict=True):
-                    h = block.step(h, cache, pos)
-                if not known[pos]:
-                    probs = torch.softmax(self.head(self.norm(h[:, 0])), -1)
-                    flat[:, pos] = (probs / noise.next(i)).argmax(-1)
-                    i += 1
-                token = flat[:, pos]
-        return flat.reshape(len(flat), *self.shape)
+        for pos in range(todo[-1] + 1):
+            h = (self.token(token) + self.position[pos])[:, None]
+            for block, cache in zip(self.blocks, caches, strict=True):
+                h = block.step(h, cache, pos)
+            if not known[pos]:
+                probs = torch.softmax(self.head(self.norm(h[:, 0])), -1)
+                flat[:, pos] = (probs / noise.next(i)).argmax(-1)
+                i += 1
+            token = flat[:, pos]

@@ -202,7 +202,7 @@ def _spreads(margins: list[float]) -> float | None:
     sd = statistics.stdev(margins)
     mean = statistics.fmean(margins)
     if sd <= 1e-12 * max(1.0, abs(mean)):
-        return math.inf if mean > 0 else -math.inf
+        return math.inf if mean >= 0 else -math.inf
     return mean / sd
 
 

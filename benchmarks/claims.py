@@ -75,8 +75,15 @@ def run_one(chapter: str, seed: int, profile: str, out: Path) -> None:
     device = re.search(r"selfsup runtime: device=([^,]+),", printed)
     from selfsup import data
 
+    # What a cell printed on stderr (a warning) fails the book build (-W): record it.
+    stderr = [
+        o.get("text", "")[:500]
+        for cell in notebook.cells if cell.cell_type == "code"
+        for o in cell.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == "stderr"
+    ]  # fmt: skip
     record = {
         "seconds": round(time.perf_counter() - start, 1), "claims": claims, "errors": errors,
+        "stderr": stderr,
         "device": f"{device.group(1) if device else '?'} ({_accelerator_name()})",
         "data": data.images(profile=profile).description,
     }  # fmt: skip
@@ -108,8 +115,8 @@ def sweep(chapters: list[str], seeds: list[int], profile: str, jobs: int) -> dic
             record = json.loads(out.read_text())
         bad = sum(c["verdict"] == "fails" for c in record["claims"])
         print(f"{chapter:15s} seed {seed}: {record['seconds']} s, "
-              f"{len(record['claims'])} claims, {bad} failed, {len(record['errors'])} errors",
-              flush=True)  # fmt: skip
+              f"{len(record['claims'])} claims, {bad} failed, {len(record['errors'])} errors, "
+              f"{len(record.get('stderr', []))} stderr outputs", flush=True)  # fmt: skip
         return chapter, seed, record
 
     jobs_list = [(c, s) for c in chapters for s in seeds]

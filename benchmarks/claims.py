@@ -315,8 +315,8 @@ def report(doc: dict) -> str:
         )
     lines += [
         "",
-        f"Chapter wall times in the sweep ({doc.get('jobs', 2)} chapters at a time; seconds, "
-        "min-max over the seeds): "
+        "Chapter wall times in the sweep (seconds, min-max over the seeds; other runs may "
+        "have shared the machine, so they bound a chapter's own time from above): "
         + ", ".join(
             f"{c} {min(t):.0f}-{max(t):.0f}" for c, t in times.items() if t
         ) + ".",

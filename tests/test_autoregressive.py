@@ -116,13 +116,13 @@ def test_the_transformers_cached_sampler_draws_what_the_full_passes_draw():
     with torch.no_grad():
         flat = x.reshape(64, -1)
         logits = model.logits(flat)
-        b, dim = 64, 16
+        b = 64
         caches = [tuple(torch.empty(b, 2, 12, 8, dtype=torch.float64) for _ in range(2))
                   for _ in model.blocks]  # fmt: skip
         token = torch.full((b,), 5)
         for pos in range(12):
             h = (model.token(token) + model.position[pos])[:, None]
-            for block, cache in zip(model.blocks, caches):
+            for block, cache in zip(model.blocks, caches, strict=True):
                 h = block.step(h, cache, pos)
             torch.testing.assert_close(model.head(model.norm(h[:, 0])), logits[:, pos])
             token = flat[:, pos]

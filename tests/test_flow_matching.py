@@ -36,8 +36,8 @@ from selfsup.models.flow_matching import (
 )
 from tests.test_device_rules import _Float64
 from tests.test_protocol import (
-    _check_density,
     _check_conditional,
+    _check_density,
     _check_mode_preserved,
     _check_same_samples_on_the_cpu,
     _check_sampler,

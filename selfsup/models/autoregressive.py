@@ -413,14 +413,17 @@ class _Block(nn.Module):
         drop = self.attn.dropout if self.training else 0.0
         return self._out(h, F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True))
 
-    def step(self, h: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor], t: int) -> torch.Tensor:
+    def step(
+        self, h: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor], t: int
+    ) -> torch.Tensor:
         """The block at position ``t`` alone (``h`` ``(B, 1, dim)``), given the keys and
         values of positions ``< t`` in ``cache`` (``(B, heads, d, dim / heads)`` each),
         to which it writes its own. Evaluation only (no dropout)."""
         q, k, v = self._qkv(self.norm1(h))
         keys, values = cache
         keys[:, :, t : t + 1], values[:, :, t : t + 1] = k, v
-        return self._out(h, F.scaled_dot_product_attention(q, keys[:, :, : t + 1], values[:, :, : t + 1]))
+        seen = keys[:, :, : t + 1], values[:, :, : t + 1]
+        return self._out(h, F.scaled_dot_product_attention(q, *seen))
 
 
 def _drop_causal_mask(state_dict, prefix, *args) -> None:

@@ -680,12 +680,13 @@ class FlowMatching(Saveable, nn.Module):
         predicts the path's two ends from the velocity ``v`` (with ``sigma_min = 0``:
         the data ``x + (1 - s) v`` and the noise ``x - s v``) and puts the state back
         on the path at ``s'``, with the noise
-        ``sqrt(1 - eta^2)`` times the predicted one plus ``eta`` times a fresh draw.
+        ``sqrt(1 - eta^2)`` times the predicted one plus ``eta`` times a fresh draw
+        (except on the last step, which keeps the predicted noise).
         ``eta = 0`` is exactly the ODE's Euler step; the default ``eta = 1`` renews the
         noise at every step, so the unknown part can still change course when the
         known part disagrees with it (the deterministic ODE commits to a mode early
-        and keeps it). The fill approximates ``p(x_unknown | x_known)``; it is not an
-        exact draw: the ODE model has no exact conditional.
+        and keeps it). The fill approximates the model's ``p(x_unknown | x_known)``;
+        it is not an exact draw: the ODE gives no tractable sampler of that conditional.
         """
         generator = checks.generator(generator)
         _, steps = _solver("euler", steps)
@@ -720,9 +721,10 @@ class FlowMatching(Saveable, nn.Module):
         self, x, known_mask, *, generator: torch.Generator | None = None,
         samples: int = 8, steps: int | None = None, eta: float = 1.0,
     ) -> torch.Tensor:  # fmt: skip
-        """The conditional mean of the unknown positions, estimated by averaging
-        ``samples`` draws of :meth:`inpaint` (floats ``(B, *shape)`` on the data's scale;
-        the known positions keep their values), as the diffusion model's ``complete``."""
+        """An estimate of the conditional mean of the unknown positions: the average
+        of ``samples`` draws of :meth:`inpaint`, itself approximate (floats
+        ``(B, *shape)`` on the data's scale; the known positions keep their values), as
+        the diffusion model's ``complete``."""
         samples = checks.integer(samples, "samples")
         generator = checks.generator(generator)
         first = self.inpaint(x, known_mask, generator=generator, steps=steps, eta=eta)

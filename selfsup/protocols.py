@@ -52,6 +52,7 @@ import torch
 
 __all__ = [
     "Conditional",
+    "ConditionalDensity",
     "DensityModel",
     "LatentModel",
     "RepresentationModel",
@@ -155,3 +156,16 @@ class Conditional(Protocol):
     """
 
     def complete(self, x: torch.Tensor, known_mask: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class ConditionalDensity(Conditional, Protocol):
+    """A conditional model that also scores a completion.
+
+    ``conditional_log_prob(x, known_mask)`` returns ``log p(x_unknown | x_known)`` per
+    example ``(B,)`` in nats: exact for a Gaussian mixture, and for an autoregressive
+    model whose ordering puts the known positions first (otherwise the sum of the
+    unknown positions' factors, which conditions on earlier unknown ones too).
+    """
+
+    def conditional_log_prob(self, x: torch.Tensor, known_mask: torch.Tensor) -> torch.Tensor: ...

@@ -265,6 +265,31 @@ def test_only_a_density_that_conditions_is_conditional():
     assert not isinstance(BASELINES["kernel density"](d), protocols.Conditional)
 
 
+def test_a_conditional_density_scores_what_it_completes():
+    """The mixture and MADE give log p(x_unknown | x_known); the VAE, the diffusion
+    model and flow matching complete without one. Where the known pixels come first,
+    MADE's conditional plus its marginal of the known part is its joint (chain rule)."""
+    d = _quick_digits()
+    mixture = BASELINES["gaussian mixture"](d)
+    assert isinstance(mixture, protocols.ConditionalDensity)
+    for name in ("vae", "diffusion", "flow_matching"):
+        model = configs.ALL[name](d)
+        assert isinstance(model, protocols.Conditional), name
+        assert not isinstance(model, protocols.ConditionalDensity), name
+    made = configs.made(d)
+    assert isinstance(made, protocols.ConditionalDensity)
+    known = torch.zeros(d.shape, dtype=torch.bool)
+    known[:4] = True  # the top half: first in raster order
+    x = d.x_test[:5]
+    with torch.no_grad():
+        joint = made.log_prob(x)
+        top = made.log_prob(x) - made.conditional_log_prob(x, known)
+        rest = made.conditional_log_prob(x, ~known)
+    # log p(top) from the chain rule is the sum of the top positions' factors
+    torch.testing.assert_close(top, rest, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(joint, top + made.conditional_log_prob(x, known))
+
+
 def test_the_conformance_test_fails_a_model_that_breaks_the_contract():
     """The checks can fail: a sampler that ignores its generator, one that returns floats,
     and a method that leaves the model in eval mode are each caught."""

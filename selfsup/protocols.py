@@ -162,10 +162,17 @@ class Conditional(Protocol):
 class ConditionalDensity(Conditional, Protocol):
     """A conditional model that also scores a completion.
 
-    ``conditional_log_prob(x, known_mask)`` returns ``log p(x_unknown | x_known)`` per
-    example ``(B,)`` in nats: exact for a Gaussian mixture, and for an autoregressive
-    model whose ordering puts the known positions first (otherwise the sum of the
-    unknown positions' factors, which conditions on earlier unknown ones too).
+    ``conditional_log_prob(x, known_mask)`` returns a conditional log-likelihood of the
+    unknown positions given the known ones, per example ``(B,)`` in nats:
+
+    - a continuous Gaussian mixture: ``log p(x_unknown | x_known)`` exactly; wrapped in
+      :class:`~selfsup.models.baselines.Dequantized`, the same at one draw of the
+      dequantization noise (neither exact nor a bound on the discrete conditional);
+    - an autoregressive model: the sum of the unknown positions' factors
+      ``p(x_i | x_<i)`` in its (current) ordering, which is ``log p(x_unknown |
+      x_known)`` exactly when the known positions come first; otherwise the unknown
+      factors ignore known positions later in the ordering and the sum is not that
+      conditional.
     """
 
     def conditional_log_prob(self, x: torch.Tensor, known_mask: torch.Tensor) -> torch.Tensor: ...

@@ -35,6 +35,7 @@ import selfsup
 from selfsup import configs, data, devicecheck, protocols, runtime
 from selfsup.data import ImageData
 from selfsup.models import baselines
+from selfsup.models.autoregressive import MADE
 from selfsup.models.gan import train_gan
 from selfsup.models.vae import ELBO
 from selfsup.saving import Saveable
@@ -266,28 +267,36 @@ def test_only_a_density_that_conditions_is_conditional():
 
 
 def test_a_conditional_density_scores_what_it_completes():
-    """The mixture and MADE give log p(x_unknown | x_known); the VAE, the diffusion
-    model and flow matching complete without one. Where the known pixels come first,
-    MADE's conditional plus its marginal of the known part is its joint (chain rule)."""
+    """The mixture and MADE give a conditional log-likelihood; the VAE, the diffusion
+    model and flow matching complete without one. MADE's is the true conditional when
+    the known pixels come first in its order: log p(x) minus it is the marginal of the
+    known part, computed here by brute force over every completion; with the known
+    pixels last it is not."""
     d = _quick_digits()
-    mixture = BASELINES["gaussian mixture"](d)
-    assert isinstance(mixture, protocols.ConditionalDensity)
+    assert isinstance(BASELINES["gaussian mixture"](d), protocols.ConditionalDensity)
     for name in ("vae", "diffusion", "flow_matching"):
         model = configs.ALL[name](d)
         assert isinstance(model, protocols.Conditional), name
         assert not isinstance(model, protocols.ConditionalDensity), name
-    made = configs.made(d)
-    assert isinstance(made, protocols.ConditionalDensity)
-    known = torch.zeros(d.shape, dtype=torch.bool)
-    known[:4] = True  # the top half: first in raster order
-    x = d.x_test[:5]
+    torch.manual_seed(0)
+    made = MADE((2, 2), 3, hidden=(16,)).double()
     with torch.no_grad():
-        joint = made.log_prob(x)
-        top = made.log_prob(x) - made.conditional_log_prob(x, known)
-        rest = made.conditional_log_prob(x, ~known)
-    # log p(top) from the chain rule is the sum of the top positions' factors
-    torch.testing.assert_close(top, rest, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(joint, top + made.conditional_log_prob(x, known))
+        for p in made.parameters():
+            p.normal_(0, 1.0)  # a model far from uniform
+    assert isinstance(made, protocols.ConditionalDensity)
+    grid = torch.cartesian_prod(*[torch.arange(3)] * 4).reshape(-1, 2, 2)  # all 81 images
+    x = torch.tensor([[[2, 0], [1, 2]]])
+    for known, first in [([[True, True], [False, False]], True),
+                         ([[False, False], [True, True]], False)]:  # fmt: skip
+        known = torch.tensor(known)
+        same_known = grid[(grid[:, known] == x[:, known]).all(1)]  # the 9 completions
+        with torch.no_grad():
+            marginal = torch.logsumexp(made.log_prob(same_known), 0)
+            from_conditional = made.log_prob(x) - made.conditional_log_prob(x, known)
+        if first:
+            torch.testing.assert_close(from_conditional[0], marginal)
+        else:
+            assert (from_conditional[0] - marginal).abs() > 1e-3
 
 
 def test_the_conformance_test_fails_a_model_that_breaks_the_contract():

@@ -128,7 +128,11 @@ class LatentModel(Protocol):
     """A model with a code for each example.
 
     ``encode(x)`` returns one tensor ``(B, ...)`` (a VAE's posterior mean, a flow's
-    ``z``, a VQ-VAE's code indices); ``decode(z)`` maps codes back to ``(B, *shape)``.
+    ``z``, a VQ-VAE's code indices); ``decode(z)`` maps codes back to ``(B, *shape)``
+    on the data's scale: for a model of images with ``levels`` grey levels, values on
+    the grey-level scale ``0..levels-1`` (floats: a mean, or a network's output,
+    unrounded; a flow's dequantized values in ``[0, levels)``), never a scale of the
+    model's own, so ``decode(encode(x))`` is comparable with ``x`` for every model.
     """
 
     def encode(self, x: torch.Tensor) -> torch.Tensor: ...

@@ -210,3 +210,68 @@ def test_iwae_bound_in_row_pieces_is_the_per_row_bound(monkeypatch):
         )
     assert pieces.shape == (7,) and torch.equal(pieces, rows)
     assert model.iwae_bound(x[:0], k=8).shape == (0,)
+
+
+def _grey_digits(n: int = 200, levels: int = 17) -> torch.Tensor:
+    """Integer images ``(n, 8, 8)`` on ``0..levels-1`` with structure to learn."""
+    g = torch.Generator().manual_seed(0)
+    strokes = torch.rand(n, 2, generator=g)
+    rows = torch.linspace(0, 1, 8)
+    image = strokes[:, :1, None] * rows[None, :, None] + strokes[:, 1:, None] * rows[None, None, :]
+    return (image / 2 * (levels - 1)).round().long().clamp(0, levels - 1)
+
+
+def test_autoencoder_decodes_on_the_data_scale():
+    """With ``levels``, decode and forward give grey levels, as every model's decode does;
+    the loss stays the mean squared error on the network's [0, 1] scale, and the
+    reconstruction error is that error in squared grey levels."""
+    from selfsup.train import fit
+
+    levels = 17
+    x = _grey_digits(levels=levels)
+    torch.manual_seed(0)
+    ae = Autoencoder((8, 8), 2, hidden=(32,), levels=levels)
+    fit(ae, x, epochs=60, lr=1e-2, batch_size=50, progress=False)
+    with torch.no_grad():
+        recon, codes = ae(x), ae.encode(x)
+        unit = ae.decoder(codes).reshape(x.shape)  # the network's own output, on [0, 1]
+        assert torch.allclose(ae.decode(codes), unit * (levels - 1))
+        assert torch.equal(recon, ae.decode(codes))
+        # On the data's scale: within a grey level or so of the integer images (a [0, 1]
+        # output would be off by about the images' mean grey level, several levels).
+        rmse = float((recon - x).pow(2).mean().sqrt())
+        assert rmse < 1.5 < float(x.float().pow(2).mean().sqrt())
+        error = ae.reconstruction_error(x)
+        assert torch.allclose(error, (recon - x).pow(2).reshape(len(x), -1).sum(1), rtol=1e-4)
+        assert float(ae.loss(x)) == pytest.approx(float(error.mean()) / 64 / (levels - 1) ** 2,
+                                                  rel=1e-4)  # fmt: skip
+        # Whole-number floats and a channel axis are the same images.
+        assert torch.equal(ae(x.float()[:, None]), recon)
+
+
+def test_pca_of_integer_images_answers_in_grey_levels():
+    x = _grey_digits()
+    full = pca(x, 64)
+    assert full.decode(full.encode(x)).shape == x.shape
+    assert torch.allclose(full.decode(full.encode(x)), x.double(), atol=1e-9)
+    # The same PCA as of the floats: scale-free components, data-scale reconstructions.
+    floats = pca(x.double() / 16, 4)
+    assert torch.allclose(pca(x, 4).explained_variance, floats.explained_variance * 256)
+
+
+def test_linear_gaussian_vae_with_levels_models_the_unit_scale():
+    """``levels`` scales integer images inside: the same numbers as floats divided by
+    ``levels - 1`` given to a model without it."""
+    x = _grey_digits(20)
+    torch.manual_seed(0)
+    scaled = LinearGaussianVAE(64, 3, levels=17)
+    plain = LinearGaussianVAE(64, 3)
+    plain.load_state_dict(scaled.state_dict())
+    unit = x.double() / 16
+    with torch.no_grad():
+        assert torch.equal(scaled.elbo(x), plain.elbo(unit))
+        assert torch.equal(scaled.log_prob(x.float()), plain.log_prob(unit))
+        assert torch.equal(scaled.encoder(x)[0], plain.encoder(unit)[0])
+        assert torch.equal(scaled.true_posterior(x)[0], plain.true_posterior(unit)[0])
+    with pytest.raises(ValueError, match="x"):
+        scaled.elbo(x + 0.5)  # fractional grey levels are refused, with the argument named

@@ -96,11 +96,15 @@ class Autoencoder(Saveable, nn.Module):
         latent_dim: ``r``, the size of the bottleneck.
         hidden: widths of the hidden layers of the encoder (the decoder mirrors them).
         linear: no hidden layers and no nonlinearity: ``z = A x + a``, ``x_hat = B z + b``.
-        levels: the data set's number of grey levels: the model then takes its integer
-            images (``0..levels-1``) and works on them divided by ``levels - 1``, in
-            ``[0, 1]``. ``None``: it takes float tensors ``(B, *shape)`` as they are.
-    :meth:`decode` returns reconstructions on the scale the model works on (``[0, 1]``
-    with ``levels``), and :meth:`loss` is their mean squared error per pixel there.
+        levels: the data set's number of grey levels: the model then takes its
+            images (``0..levels-1``, integers or whole-number floats) and works on them
+            divided by ``levels - 1``, in ``[0, 1]``. ``None``: it takes float tensors
+            ``(B, *shape)`` as they are.
+    :meth:`decode` and :meth:`reconstruction_error` are on the data's scale (grey levels
+    with ``levels``), as every model's ``decode`` is; :meth:`loss`, the training
+    objective, is the mean squared error per pixel on the ``[0, 1]`` scale the network
+    works on: the batch mean of ``reconstruction_error / (d (levels - 1)^2)`` (of
+    ``reconstruction_error / d`` without ``levels``).
     """
 
     def __init__(
@@ -128,7 +132,8 @@ class Autoencoder(Saveable, nn.Module):
 
     def scaled(self, x, name: str = "x", min_len: int = 0) -> torch.Tensor:
         """``x`` on the model's scale (grey levels divided by ``levels - 1`` with
-        ``levels``), checked, on the model's device: what :meth:`decode` reconstructs."""
+        ``levels``), checked, on the model's device: what the network reconstructs
+        (:meth:`decode` multiplies its output back by ``levels - 1``)."""
         if self.levels is None:
             return checks.images(x, name, self.shape, "real", min_len=min_len, like=self)
         return checks.unit_images(x, name, self.shape, self.levels, min_len=min_len, like=self)
@@ -143,23 +148,34 @@ class Autoencoder(Saveable, nn.Module):
         return self.encoder(x.reshape(len(x), -1))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Reconstructions ``(B, *shape)``."""
+        """Reconstructions ``(B, *shape)`` on the data's scale: floats on the grey-level
+        scale ``0..levels-1`` with ``levels`` (not rounded, and not clipped: a
+        reconstruction may stray a little outside it), as the data otherwise."""
         z = checks.tensor(z, "z", shape=(self.latent_dim,), min_len=0, dtype="float", like=self)
+        return self._unscale(self._decode(z))
+
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Reconstructions on the network's scale (``[0, 1]`` with ``levels``)."""
         return self.decoder(z).reshape(len(z), *self.shape)
 
+    def _unscale(self, u: torch.Tensor) -> torch.Tensor:
+        return u if self.levels is None else u * (self.levels - 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Reconstructions ``decode(encode(x))`` ``(B, *shape)``, on the model's scale."""
+        """Reconstructions ``decode(encode(x))`` ``(B, *shape)``, on the data's scale."""
         return self.decode(self.encode(x))
 
     def reconstruction_error(self, x: torch.Tensor) -> torch.Tensor:
         """Squared reconstruction error per example ``(B,)``, summed over pixels, on the
-        model's scale."""
+        data's scale (squared grey levels with ``levels``)."""
         x = self.scaled(x)
         with checks.trusted():
-            return ((self.decode(self._encode(x)) - x) ** 2).reshape(len(x), -1).sum(1)
+            error = (self._decode(self._encode(x)) - x) ** 2
+        return self._unscale(self._unscale(error.reshape(len(x), -1).sum(1)))
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
-        """Mean squared reconstruction error per pixel, on the model's scale."""
+        """Mean squared reconstruction error per pixel, on the network's ``[0, 1]`` scale
+        with ``levels``."""
         x = self.scaled(batch, "batch", min_len=1)
         with checks.trusted():
-            return ((self.decode(self._encode(x)) - x) ** 2).mean()
+            return ((self._decode(self._encode(x)) - x) ** 2).mean()

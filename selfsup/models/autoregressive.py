@@ -284,14 +284,26 @@ class MADE(AutoregressiveModel):
             layer.mask.copy_(getattr(self, f"_masks{i}")[k])
         self._current = k
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
+    def _hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations ``(B, width)`` of integers ``(B, d)``."""
         h = F.one_hot(x, self.levels).to(self.layers[0].weight.dtype)
         h = h.reshape(len(x), self.d * self.levels)  # -1 cannot be inferred for B = 0
-        for i, layer in enumerate(self.layers):
-            h = layer(h)
-            if i < len(self.layers) - 1:
-                h = self.dropout(F.relu(h))
-        return h.reshape(len(x), self.d, self.levels)
+        for layer in self.layers[:-1]:
+            h = self.dropout(F.relu(layer(h)))
+        return h
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers[-1](self._hidden(x)).reshape(len(x), self.d, self.levels)
+
+    def _fill(self, flat: torch.Tensor, known: list, todo: list, noise) -> None:
+        """As in :class:`AutoregressiveModel`, but the output layer computes only the
+        drawn position's ``levels`` logits: about half the work of a full pass."""
+        out, step = self.layers[-1], self.levels
+        weight = out.weight * out.mask
+        for i, pos in enumerate(todo):
+            rows = slice(pos * step, (pos + 1) * step)
+            logits = F.linear(self._hidden(flat), weight[rows], out.bias[rows])
+            flat[:, pos] = (torch.softmax(logits, -1) / noise.next(i)).argmax(-1)
 
     def _log_prob(self, flat: torch.Tensor) -> torch.Tensor:
         """Exact ``log p(x)`` ``(B,)``: of the uniform mixture over the orderings."""

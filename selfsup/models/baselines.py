@@ -397,6 +397,10 @@ class Dequantized(Saveable):
     """
 
     def __new__(cls, model, levels: int):
+        # The conditioning methods live on a subclass, chosen here, rather than on
+        # properties that raise AttributeError: from Python 3.12 the runtime-checked
+        # protocols look attributes up statically (inspect.getattr_static), so only a
+        # class without ``complete`` is seen as not Conditional on every Python.
         if cls is Dequantized and callable(getattr(model, "complete", None)):
             cls = _ConditionalDequantized
         return super().__new__(cls)

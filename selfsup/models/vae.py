@@ -413,14 +413,24 @@ class LinearGaussianVAE(Saveable, nn.Module):
     ``p(x) = N(b, W W^T + sigma^2 I)``; the posterior is
     ``N(M^-1 W^T (x - b), sigma^2 M^-1)`` with ``M = W^T W + sigma^2 I``. The encoder
     ``q(z|x) = N(A x + c, diag s^2)`` is linear, and the ELBO's expectation is exact.
+
+    Args:
+        d: the number of features of one example (pixels: an image is flattened).
+        r: the latent dimension, ``1 <= r <= d``.
+        levels: the data set's number of grey levels: the model then takes its images
+            (``0..levels-1``, integers or whole-number floats, any shape with ``d``
+            pixels) and models them divided by ``levels - 1``, in ``[0, 1]``, so its
+            densities are of that continuous scale. ``None``: it takes float vectors
+            as they are.
     """
 
     batch_parts = 1  # fit passes the data alone (labels are dropped)
 
-    def __init__(self, d: int, r: int):
+    def __init__(self, d: int, r: int, levels: int | None = None):
         super().__init__()
         d = checks.integer(d, "d")
         r = checks.integer(r, "r", low=1, high=d)
+        self.levels = None if levels is None else checks.integer(levels, "levels", low=2)
         kw = {"dtype": torch.float64}
         self.d, self.r = d, r
         self.W = nn.Parameter(0.1 * torch.randn(d, r, **kw))
@@ -431,7 +441,10 @@ class LinearGaussianVAE(Saveable, nn.Module):
         self.log_s2 = nn.Parameter(torch.zeros(r, **kw))
 
     def _x(self, x) -> torch.Tensor:
-        t = checks.tensor(x, "x", min_len=0, dtype="float")
+        if self.levels is not None:
+            t = checks.unit_images(x, "x", None, self.levels, min_len=0, like=self)
+        else:
+            t = checks.tensor(x, "x", min_len=0, dtype="float")
         if t.ndim < 2:
             raise ValueError(f"x must have shape (B, {self.d}), got {tuple(t.shape)}")
         t = t.to(self.W.device, torch.float64).reshape(len(t), -1)
@@ -441,12 +454,15 @@ class LinearGaussianVAE(Saveable, nn.Module):
 
     def encoder(self, x) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean ``(B, r)`` and variances ``(r,)`` of ``q(z|x)``."""
-        return self._x(x) @ self.A.T + self.c, self.log_s2.exp()
+        return self._encoder(self._x(x))
+
+    def _encoder(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x @ self.A.T + self.c, self.log_s2.exp()
 
     def elbo(self, x) -> torch.Tensor:
         """The exact ELBO per example, ``(B,)`` nats."""
         x = self._x(x)
-        mu, s2 = self.encoder(x)
+        mu, s2 = self._encoder(x)
         sigma2 = (2 * self.log_sigma).exp()
         resid = x - mu @ self.W.T - self.b
         trace = (s2 * (self.W**2).sum(0)).sum()  # E||W (z - mu)||^2
@@ -478,6 +494,7 @@ class LinearGaussianVAE(Saveable, nn.Module):
         return mean, sigma2 * torch.linalg.inv(m)
 
     def loss(self, batch) -> torch.Tensor:
-        """The negative exact ELBO, mean nats per example of ``batch`` ``(B, d)``."""
+        """The negative exact ELBO, mean nats per example of ``batch`` ``(B, ...)`` with
+        ``d`` values per example, as :meth:`elbo` takes it."""
         checks.tensor(batch, "batch", min_len=1)  # the mean of no examples is NaN
         return -self.elbo(batch).mean()

@@ -72,7 +72,7 @@ class Trainable(Protocol):
     needs several examples per batch (a contrastive loss needs negatives) sets
     ``min_batch_size``. A model whose training is a game rather than a minimisation
     (the GAN) sets ``adversarial = True``: ``fit`` refuses it, and
-    :func:`selfsup.models.gan.train_gan` trains it.
+    :func:`selfsup.train.train_gan` trains it.
 
     **How many parts a batch has.** A model declares ``batch_parts = k``, the number of
     parts its loss takes: ``fit`` passes the first ``k`` parts of data made of several

@@ -18,7 +18,7 @@ The *profile* decides how much compute a chapter spends:
 paths* on a CPU: the full profile's data (MNIST, 28x28, cut to
 :data:`SMOKE_TRAIN` and :data:`SMOKE_TEST` images) with the quick profile's model
 sizes, and training cut to :data:`SMOKE_EPOCHS` epochs (:func:`selfsup.train.fit`) or
-:data:`SMOKE_STEPS` steps (:func:`selfsup.models.gan.train_gan`): see
+:data:`SMOKE_STEPS` steps (:func:`selfsup.train.train_gan`): see
 :func:`smoke_cap`. Its numbers mean nothing; ``tests/test_full_profile.py`` runs every
 chapter this way, and :func:`selfsup.notebook.claim` records the chapters' claims as
 unverified, since they hold only for trained models. Training runs on :func:`device`:
@@ -214,7 +214,7 @@ def smoke_cap(length: int, cap: int) -> int:
     """``min(length, cap)`` in the full profile's smoke check, ``length`` otherwise.
 
     The smoke check exercises code paths, not training: :func:`selfsup.train.fit` and
-    :func:`selfsup.models.gan.train_gan` cut their epochs and steps through this.
+    :func:`selfsup.train.train_gan` cut their epochs and steps through this.
     """
     return min(length, cap) if smoke_check() else length
 
@@ -328,7 +328,7 @@ def setup(seed: int = 0, *, quiet: bool = False) -> Runtime:
     every chapter under seeds 0-4 this way); the seed used is printed unless
     ``quiet``. Every later :func:`derived_seed`, :func:`generator` and
     :func:`manual_seed` derives from it, and so do the shuffling of
-    :func:`selfsup.train.fit` and :func:`selfsup.models.gan.train_gan` by default.
+    :func:`selfsup.train.fit` and :func:`selfsup.train.train_gan` by default.
     """
     global _run_seed
     threads = configure_threads()

@@ -10,8 +10,7 @@ its samples to make that distance small. Losses take the discriminator's raw out
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +19,7 @@ from torch import nn
 from .. import _checks as checks
 from .. import runtime
 from ..saving import Saveable
-from ..train import _fused, _GuardedSteps, _Run
+from ..train import GANHistory, train_gan  # trained beside fit; kept importable here
 from .layers import mlp
 
 __all__ = [
@@ -260,123 +259,3 @@ class GAN(Saveable, nn.Module):
         if self.generator.image:
             return checks.unit_images(x, name, shape, self.levels, like=like, device=device)
         return checks.images(x, name, shape, "real", like=like, device=device)
-
-
-@dataclass
-class GANHistory:
-    d_loss: list[float] = field(default_factory=list)
-    g_loss: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-def train_gan(
-    gan: GAN,
-    data: torch.Tensor,
-    steps: int,
-    d_steps: int = 1,
-    batch_size: int = 128,
-    lr_g: float = 2e-4,
-    lr_d: float = 2e-4,
-    betas=(0.5, 0.9),
-    seed: int | None = None,
-    progress: bool | None = None,
-    callback: Callable[[int, GAN], None] | None = None,
-    callback_every: int = 100,
-    max_abs_loss: float = 1e6,
-    device: torch.device | str | None = None,
-    stay_on_device: bool = True,
-) -> GANHistory:
-    """Alternating gradient training: ``d_steps`` Adam steps of the discriminator
-    (towards, not to, its best response to the current generator), then one Adam step
-    of the generator against that discriminator, ``steps`` times.
-
-    The same machinery as :func:`selfsup.train.fit`: training runs on ``device``
-    (default :func:`selfsup.runtime.device`), and the GAN stays there unless
-    ``stay_on_device=False`` (then it goes back to its first device, as in ``fit``); a progress bar
-    when someone is watching; no step is taken with a loss that is NaN, infinite or
-    larger than ``max_abs_loss`` in magnitude, and :class:`~selfsup.train.TrainingDiverged`
-    names the step (on a GPU, losses are read back every ``callback_every`` steps, not at
-    every step). ``callback(step, gan)`` runs every ``callback_every`` generator steps
-    (and at the end), with the GAN in eval mode. ``data`` is as :meth:`GAN.loss` takes it
-    (integer images with ``levels``). In the full profile's smoke check, ``steps`` is
-    cut to :data:`selfsup.runtime.SMOKE_STEPS`.
-    """
-    if not isinstance(gan, GAN):
-        raise checks.InputTypeError(f"gan must be a GAN, got {checks.describe(gan)}")
-    steps = checks.integer(steps, "steps")
-    d_steps = checks.integer(d_steps, "d_steps")
-    batch_size = checks.integer(batch_size, "batch_size")
-    lr_g = checks.number(lr_g, "lr_g", low=0, low_open=True)
-    lr_d = checks.number(lr_d, "lr_d", low=0, low_open=True)
-    if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-        raise checks.InputTypeError(f"betas must be a pair (b1, b2), got {betas!r}")
-    betas = tuple(checks.number(b, f"betas[{i}]", low=0, high=1, high_open=True)
-                  for i, b in enumerate(betas))  # fmt: skip
-    if seed is not None:
-        seed = checks.integer(seed, "seed", low=0)
-    callback_every = checks.integer(callback_every, "callback_every")
-    max_abs_loss = checks.number(max_abs_loss, "max_abs_loss", low=0, low_open=True)
-    steps = runtime.smoke_cap(steps, runtime.SMOKE_STEPS)
-    data = gan._data(data, "data", device="cpu")  # checked once
-    if len(data) < batch_size:
-        raise ValueError(
-            f"data must have at least batch_size={batch_size} examples, got {len(data)}; "
-            "pass a smaller batch_size"
-        )
-    # The default seed follows runtime.setup; on an accelerator the steps draw there,
-    # from a generator seeded by this one (runtime.step_generator).
-    g = torch.Generator().manual_seed(runtime.derived_seed() if seed is None else seed)
-    run = _Run(gan, device, steps, "GAN", "step", progress, stay_on_device)
-    device = run.device
-    g = runtime.step_generator(g, device)
-    data = data.to(device)  # on the device once
-    opt_g = _fused(torch.optim.Adam, gan.generator.parameters(), lr=lr_g, betas=betas)
-    opt_d = _fused(torch.optim.Adam, gan.discriminator.parameters(), lr=lr_d, betas=betas)
-    hint = f"lower the learning rates (lr_g={lr_g:g}, lr_d={lr_d:g}) or use the gradient penalty"
-    guard = _GuardedSteps(device, hint, max_abs=max_abs_loss)
-    history, loss = GANHistory(), gan.loss_name
-
-    def noise():
-        return runtime.randn((batch_size, gan.generator.latent_dim), g, device)
-
-    def record() -> None:
-        values = guard.flush()  # d_steps discriminator losses, then the generator's
-        for i in range(0, len(values), d_steps + 1):
-            history.d_loss.append(values[i + d_steps - 1])
-            history.g_loss.append(values[i + d_steps])
-
-    gan.train()
-    try:
-        for step in range(steps):
-            for _ in range(d_steps):
-                idx = torch.randint(len(data), (batch_size,), generator=g, device=g.device)
-                idx = idx.to(device)
-                real = data[idx]
-                with checks.trusted():  # the data were checked once, above
-                    fake = gan.generator(noise()).detach()
-                    loss_d = d_loss(gan.discriminator(real), gan.discriminator(fake), loss)
-                    if gan.gp_weight > 0:
-                        loss_d = loss_d + gan.gp_weight * gradient_penalty(
-                            gan.discriminator, real, fake, g
-                        )
-                guard.check(loss_d, f"at step {step} (discriminator)", [opt_d])
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-            with checks.trusted():
-                loss_g = g_loss(gan.discriminator(gan.generator(noise())), loss)
-            guard.check(loss_g, f"at step {step} (generator)", [opt_g])
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            run.update()
-            last = step == steps - 1
-            if (step + 1) % callback_every == 0 or last:
-                record()
-                if callback is not None:
-                    with runtime.eval_mode(gan):
-                        callback(step + 1, gan)
-    finally:
-        history.seconds = run.close(gan)
-    gan.eval()
-    return history

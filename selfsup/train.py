@@ -586,9 +586,9 @@ def train_gan(
     larger than ``max_abs_loss`` in magnitude, and :class:`TrainingDiverged`
     names the step (on a GPU, losses are read back every ``callback_every`` steps, not at
     every step). ``callback(step, gan)`` runs every ``callback_every`` generator steps
-    (and at the end), with the GAN in eval mode. ``data`` is as :meth:`GAN.loss` takes it
-    (integer images with ``levels``). In the full profile's smoke check, ``steps`` is
-    cut to :data:`selfsup.runtime.SMOKE_STEPS`.
+    (and at the end), with the GAN in eval mode. ``data`` is as
+    :meth:`selfsup.models.gan.GAN.loss` takes it (integer images with ``levels``). In the
+    full profile's smoke check, ``steps`` is cut to :data:`selfsup.runtime.SMOKE_STEPS`.
     """
     from .models.gan import GAN, d_loss, g_loss, gradient_penalty
 

@@ -100,6 +100,7 @@ class Autoencoder(Saveable, nn.Module):
             images (``0..levels-1``, integers or whole-number floats) and works on them
             divided by ``levels - 1``, in ``[0, 1]``. ``None``: it takes float tensors
             ``(B, *shape)`` as they are.
+
     :meth:`decode` and :meth:`reconstruction_error` are on the data's scale (grey levels
     with ``levels``), as every model's ``decode`` is; :meth:`loss`, the training
     objective, is the mean squared error per pixel on the ``[0, 1]`` scale the network
@@ -150,7 +151,8 @@ class Autoencoder(Saveable, nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Reconstructions ``(B, *shape)`` on the data's scale: floats on the grey-level
         scale ``0..levels-1`` with ``levels`` (not rounded, and not clipped: a
-        reconstruction may stray a little outside it), as the data otherwise."""
+        reconstruction may stray a little outside it); without ``levels``, on the scale
+        of the data it was given."""
         z = checks.tensor(z, "z", shape=(self.latent_dim,), min_len=0, dtype="float", like=self)
         return self._unscale(self._decode(z))
 

@@ -92,25 +92,33 @@ def test_bad_input():
         MADE((4,), 1)
 
 
+def _assert_draws_like_the_generic_sampler(model, known) -> torch.Tensor:
+    """``model``'s own sampler and the generic one (the whole network over all positions,
+    for each position) draw the same values from the same random numbers, with and
+    without known positions; the model's mode is restored. Returns the inputs used."""
+    from selfsup.models.autoregressive import AutoregressiveModel
+
+    x = torch.randint(0, 5, (64, *known.shape))
+    for mask in (known, torch.zeros_like(known)):
+        own = model.inpaint(x, mask, generator=torch.Generator().manual_seed(1))
+        with mock.patch.object(type(model), "_fill", AutoregressiveModel._fill):
+            generic = model.inpaint(x, mask, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(own, generic)
+        assert torch.equal(own[:, mask], x[:, mask])
+    assert model.training  # restored after sampling
+    return x
+
+
 def test_the_transformers_cached_sampler_draws_what_the_full_passes_draw():
     """The key/value cache changes how the logits are computed, not the draws: against
     the generic sampler (the whole network over all positions, for each position) on
     the same random numbers, in float64 so that no near-tie can flip a draw."""
-    from selfsup.models.autoregressive import AutoregressiveModel
-
     torch.manual_seed(0)
     model = PixelTransformer((3, 4), 5, dim=16, heads=2, layers=2, dropout=0.1).double()
     known = torch.zeros(3, 4, dtype=torch.bool)
     known[0] = True
     known[1, 2] = True  # a known position after unknown ones: the same (ignored) rule
-    x = torch.randint(0, 5, (64, 3, 4))
-    for mask in (known, torch.zeros(3, 4, dtype=torch.bool)):
-        cached = model.inpaint(x, mask, generator=torch.Generator().manual_seed(1))
-        with mock.patch.object(PixelTransformer, "_fill", AutoregressiveModel._fill):
-            full = model.inpaint(x, mask, generator=torch.Generator().manual_seed(1))
-        assert torch.equal(cached, full)
-        assert torch.equal(cached[:, mask], x[:, mask])
-    assert model.training  # restored after sampling
+    x = _assert_draws_like_the_generic_sampler(model, known)
     # The cached step's logits are the full pass's.
     model.eval()
     with torch.no_grad():
@@ -133,20 +141,11 @@ def test_mades_sampler_draws_what_the_full_passes_draw(orderings):
     """MADE's sampler computes only the drawn position's logits; on the same random
     numbers it draws what the generic sampler (the whole network, every position's
     logits, for each position) draws, in float64 so that no near-tie can flip a draw."""
-    from selfsup.models.autoregressive import AutoregressiveModel
-
     torch.manual_seed(0)
     model = MADE((3, 4), 5, hidden=(32, 32), orderings=orderings, dropout=0.1, seed=1).double()
     known = torch.zeros(3, 4, dtype=torch.bool)
     known[0] = True
-    x = torch.randint(0, 5, (64, 3, 4))
-    for mask in (known, torch.zeros(3, 4, dtype=torch.bool)):
-        fast = model.inpaint(x, mask, generator=torch.Generator().manual_seed(1))
-        with mock.patch.object(MADE, "_fill", AutoregressiveModel._fill):
-            full = model.inpaint(x, mask, generator=torch.Generator().manual_seed(1))
-        assert torch.equal(fast, full)
-        assert torch.equal(fast[:, mask], x[:, mask])
-    assert model.training  # restored after sampling
+    _assert_draws_like_the_generic_sampler(model, known)
 
 
 def test_a_transformer_saved_with_its_old_mask_buffer_loads():

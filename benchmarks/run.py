@@ -402,7 +402,9 @@ def bench_nt_xent(smoke: bool, rounds: int):
 
     rows = []
     peer_loss = NTXentLoss(temperature=0.5)
-    for n in [16] if smoke else [256, 1024]:
+    # pytorch-metric-learning builds its pairs in memory cubic in N: at N = 1024 it asks
+    # for 34 GB, so the comparison stops at N = 256.
+    for n in [16] if smoke else [64, 256]:
         g = torch.Generator().manual_seed(n)
         z1, z2 = torch.randn(n, 128, generator=g), torch.randn(n, 128, generator=g)
         labels = torch.arange(n).repeat(2)

@@ -172,8 +172,8 @@ class Autoencoder(Saveable, nn.Module):
         data's scale (squared grey levels with ``levels``)."""
         x = self.scaled(x)
         with checks.trusted():
-            error = (self._decode(self._encode(x)) - x) ** 2
-        return self._unscale(self._unscale(error.reshape(len(x), -1).sum(1)))
+            error = ((self._decode(self._encode(x)) - x) ** 2).reshape(len(x), -1).sum(1)
+        return error if self.levels is None else error * (self.levels - 1) ** 2
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
         """Mean squared reconstruction error per pixel, on the network's ``[0, 1]`` scale

@@ -17,7 +17,7 @@ export OMP_NUM_THREADS ?= 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Progress bars stay off in builds and tests (stderr would be a build warning).
 export SELFSUP_PROGRESS ?= 0
-# A claim that fails raises in builds and tests (selfsup.notebook.claim); a reader's
+# A claim that fails raises in builds and tests (selfsup.book.claim); a reader's
 # notebook only warns.
 export SELFSUP_STRICT ?= 1
 # Data the full profile downloads or converts stays inside the repository.
@@ -103,7 +103,7 @@ claims: setup
 # A homework kit with every exercise, in _build/homework.
 homework: setup
 	rm -rf _build/homework
-	$(PY) -m selfsup.homework build _build/homework
+	$(PY) -m selfsup.book.homework build _build/homework
 
 test: test-unit bench-smoke test-chapters book test-browser test-isolation test-full-smoke
 

@@ -1,7 +1,7 @@
 """The seed sweep behind the claims appendix (``make claims``).
 
 Runs every chapter in the quick profile under ``SELFSUP_SEED`` = 0..9 (non-strict, so
-a failed claim is recorded, not raised), collects every :func:`selfsup.notebook.claim`
+a failed claim is recorded, not raised), collects every :func:`selfsup.book.claim`
 each run states, and writes
 
 - ``benchmarks/claims.json``: per chapter and seed, the wall time, the claims (value,

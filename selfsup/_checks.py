@@ -228,7 +228,10 @@ def sample_count(n, name: str = "n") -> int:
 def _to_tensor(x, name: str) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x
-    if isinstance(x, (str, bytes)) or x is None or isinstance(x, dict):
+    if isinstance(x, (str, bytes)):
+        _fail(name, "numeric (a tensor, a NumPy array or a nested list of numbers)", x,
+              "pass numbers, not a string", InputTypeError)  # fmt: skip
+    if x is None or isinstance(x, dict):
         _fail(name, "a tensor (or a NumPy array or nested list of numbers)", x, cls=InputTypeError)
     try:
         arr = np.asarray(x)

@@ -106,7 +106,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "quick": HVAESize(8, 4, (256,), (128,)),
         "full": HVAESize(32, 16, (1024, 512), (256,)),
     },
-    "vqvae": {"quick": VQVAESize(64, 64, 1), "full": VQVAESize(512, 128, 2)},
+    "vqvae": {"quick": VQVAESize(64, 32, 1), "full": VQVAESize(512, 128, 2)},
     # Full MADE: two hidden layers of 2000, as in Germain et al. on binarized MNIST.
     "made": {"quick": MADESize((512,)), "full": MADESize((2000, 2000))},
     "pixelcnn": {"quick": PixelCNNSize(64, 5), "full": PixelCNNSize(128, 12)},

@@ -44,16 +44,34 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- checks
+# This module is the NumPy/SciPy half of the library: importing it does not load torch
+# (a torch tensor is recognised by its ``detach`` method). Its checks therefore convert
+# with NumPy, in the wording of selfsup._checks: the argument, what came, and the fix.
 
 
 def _as_float_array(x, name: str) -> np.ndarray:
-    """``x`` as a float64 array (torch tensors are detached and moved to the CPU)."""
+    """``x`` as a float64 array of any shape (torch tensors are detached and moved to the
+    CPU): NaN is refused, infinities are left to the caller (a log density may be
+    ``-inf``). A number or 0-d array stays 0-d."""
     if hasattr(x, "detach"):  # a torch tensor, without importing torch here
         x = x.detach().cpu().numpy()
+    if x is None or isinstance(x, (str, bytes, dict)):
+        raise ValueError(
+            f"{name} must be numeric (a NumPy array, a list of numbers or a tensor), got "
+            f"{type(x).__name__}; pass the numbers themselves"
+        )
     try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numeric array-like, got {type(x).__name__}") from None
+        raw = np.asarray(x)
+        if np.iscomplexobj(raw):
+            raise ValueError(f"{name} must be real-valued, got complex numbers; pass x.real")
+        arr = raw.astype(np.float64)
+    except (TypeError, ValueError) as error:
+        if "real-valued" in str(error):
+            raise
+        raise ValueError(
+            f"{name} must be numeric array-like (a NumPy array, a list of numbers of equal "
+            f"lengths or a tensor), got {type(x).__name__}"
+        ) from None
     if np.isnan(arr).any():
         raise ValueError(f"{name} contains NaN; remove or replace the NaN entries")
     return arr
@@ -158,7 +176,8 @@ def total_variation(p, q) -> float | np.ndarray:
         shape ``(...)``; a float for 1-D input.
     """
     p, q = _check_pair(p, q)
-    return _out(0.5 * np.abs(p - q).sum(axis=-1))
+    # Round-off can carry the sum a few ulps past 1 (disjoint supports); TV is at most 1.
+    return _out(np.minimum(0.5 * np.abs(p - q).sum(axis=-1), 1.0))
 
 
 class BestTest(NamedTuple):

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from . import _checks as checks
-from . import data, runtime
+from . import data, runtime, tensors
 from .saving import Saveable
 from .train import fit
 
@@ -34,19 +34,25 @@ VERSION = 2
 class DigitClassifier(Saveable, nn.Module):
     """Two conv layers, pooling to 4x4, a 128-unit feature layer and 10 logits.
 
-    Inputs: images ``(B, H, W)`` or ``(B, 1, H, W)`` with values in ``[0, 1]``; any
-    size from 8x8 up (adaptive pooling), so the same network serves digits and MNIST.
+    Inputs: images ``(B, H, W)`` or ``(B, 1, H, W)`` of any size from 8x8 up (adaptive
+    pooling), so the same network serves digits and MNIST. Built with ``levels`` (as
+    :func:`load_classifier` builds it) it takes the data set's integer grey levels
+    ``0..levels-1``, like every model of the library, and scales them to ``[0, 1]``
+    itself; built without, it takes floats in ``[0, 1]``. Samples of continuous models
+    (fractional grey levels, a little outside the range) are scored through
+    :class:`DigitFeatures`, which clips them to the grey scale.
     """
 
     num_features = 128
     batch_parts = 2  # loss takes (images, labels)
 
-    def __init__(self, num_classes: int = 10):
+    def __init__(self, num_classes: int = 10, levels: int | None = None):
         super().__init__()
         num_classes = checks.integer(num_classes, "num_classes", low=2)
-        #: The largest grey level of the data set it was trained on (its inputs are the
-        #: images divided by it); set by :func:`load_classifier`, None when unknown.
-        self.vmax: float | None = None
+        self.levels = None if levels is None else checks.integer(levels, "levels", low=2)
+        #: The largest grey level of the data set it was trained on (the network sees the
+        #: images divided by it): ``levels - 1``, None when unknown.
+        self.vmax: float | None = None if self.levels is None else float(self.levels - 1)
         self.body = nn.Sequential(
             nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
@@ -55,9 +61,20 @@ class DigitClassifier(Saveable, nn.Module):
         )  # fmt: skip
         self.head = nn.Linear(self.num_features, num_classes)
 
-    def _images(self, x: torch.Tensor) -> torch.Tensor:
-        device = self.head.weight.device
-        x = checks.images(x, "x", None, "unit", ndim=(3, 4), min_len=0, device=device)
+    def _images(self, x, levels: int | None) -> torch.Tensor:
+        """``(B, 1, H, W)`` floats in ``[0, 1]``, in the model's dtype and on its device:
+        grey levels with ``levels``, else floats in ``[0, 1]``."""
+        try:
+            x = checks.unit_images(x, "x", None, levels, ndim=(3, 4), min_len=0, like=self)
+        except ValueError as error:
+            if levels is None:
+                raise
+            raise type(error)(
+                f"{error}. This classifier takes the integer images of its data set "
+                f"(0..{levels - 1}); score samples of a continuous model, or images on "
+                "another scale, with features.DigitFeatures(classifier, reference, vmax=...), "
+                "which clips them to the grey scale"
+            ) from None
         if x.ndim == 4 and x.shape[1] != 1:
             raise ValueError(f"x must be images (B, H, W) or (B, 1, H, W), got {tuple(x.shape)}")
         return x.unsqueeze(1) if x.ndim == 3 else x
@@ -66,11 +83,13 @@ class DigitClassifier(Saveable, nn.Module):
         return {"vmax": self.vmax}
 
     def _load_extra(self, extra: dict) -> None:
-        self.vmax = extra.get("vmax")
+        if self.levels is None:  # files written before the classifier knew its levels
+            self.vmax = extra.get("vmax")
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate-layer features ``(B, 128)``."""
-        return self.body(self._images(x))
+        """Penultimate-layer features ``(B, 128)`` of images (grey levels with ``levels``,
+        else floats in ``[0, 1]``)."""
+        return self.body(self._images(x, self.levels))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -78,11 +97,22 @@ class DigitClassifier(Saveable, nn.Module):
     @torch.no_grad()
     def probs(self, x: torch.Tensor) -> torch.Tensor:
         """Class probabilities ``(B, 10)``."""
-        with runtime.eval_mode(self):
+        with tensors.eval_mode(self):
             return torch.softmax(self.logits(x), -1)
 
+    def _unit_features(self, u: torch.Tensor) -> torch.Tensor:
+        """Features of images already scaled to ``[0, 1]`` (what :class:`DigitFeatures`
+        passes, having clipped samples to the grey scale), whatever ``levels`` is."""
+        return self.body(self._images(u, None))
+
+    @torch.no_grad()
+    def _unit_probs(self, u: torch.Tensor) -> torch.Tensor:
+        with tensors.eval_mode(self):
+            return torch.softmax(self.head(self._unit_features(u)), -1)
+
     def loss(self, batch) -> torch.Tensor:
-        """Cross-entropy of a batch ``(images in [0, 1], integer labels)``."""
+        """Cross-entropy of a batch ``(images, integer labels)``, the images as
+        :meth:`features` takes them."""
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
             raise checks.InputTypeError(
                 f"batch must be a pair (images, labels), got {checks.describe(batch)}"
@@ -95,7 +125,10 @@ class DigitClassifier(Saveable, nn.Module):
 
 class FeatureModule(nn.Module):
     """``forward`` = features or logits, with ``num_features``: what torchmetrics'
-    ``feature=`` argument expects from a custom extractor."""
+    ``feature=`` argument expects from a custom extractor. It takes images as the
+    classifier does: the data set's integer grey levels for one from
+    :func:`load_classifier`. Samples of continuous models (fractional grey levels) are
+    scored with :class:`DigitFeatures` and :mod:`selfsup.metrics`, which clip them."""
 
     def __init__(self, classifier: DigitClassifier, output: str = "features"):
         super().__init__()
@@ -106,18 +139,16 @@ class FeatureModule(nn.Module):
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fn = self.classifier.features if self.output == "features" else self.classifier.logits
-        with runtime.eval_mode(self.classifier):
+        with tensors.eval_mode(self.classifier):
             return fn(x)
 
 
 _LOADED: dict[str, tuple[DigitClassifier, float]] = {}
-# Each data set's largest grey level: the classifier sees its images divided by it.
-_SCALE = {"digits": float(data.DIGITS_LEVELS - 1), "mnist": float(data.MNIST_LEVELS - 1)}
 
 
 def _dataset(name: str, split: str):
-    x, y = data.digits(split) if name == "digits" else data.mnist(split)
-    return x.float() / _SCALE[name], y
+    """The data set's integer images and labels."""
+    return data.digits(split) if name == "digits" else data.mnist(split)
 
 
 def load_classifier(
@@ -130,9 +161,10 @@ def load_classifier(
     :func:`selfsup.runtime.device`, trained or loaded, and takes images on any device.
 
     Args:
-        dataset: ``"digits"`` (8x8, inputs are pixels / 16) or ``"mnist"`` (pixels / 255).
+        dataset: ``"digits"`` (8x8, grey levels 0..16) or ``"mnist"`` (0..255); the
+            classifier takes that data set's integer images and scales them itself.
     """
-    checks.choice(dataset, "dataset", tuple(_SCALE))
+    checks.choice(dataset, "dataset", tuple(data.LEVELS))
     epochs = checks.integer(epochs, "epochs")
     seed = checks.integer(seed, "seed", low=0)
     # The smoke check trains it briefly (selfsup.runtime.smoke_cap): never reuse that one.
@@ -148,7 +180,7 @@ def load_classifier(
     # caller's generators where they were, so a chapter's draws do not depend on it.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = DigitClassifier()
+        model = DigitClassifier(levels=data.LEVELS[dataset])  # takes the grey levels
         if cache and path.exists():
             state = torch.load(path, weights_only=True, map_location="cpu")
             model.load_state_dict(state["weights"])
@@ -162,7 +194,6 @@ def load_classifier(
                 buffer = io.BytesIO()
                 torch.save({"weights": model.state_dict(), "accuracy": accuracy}, buffer)
                 data.write_atomic(path, buffer.getvalue())
-    model.vmax = _SCALE[dataset]
     model.to(runtime.device()).eval()  # where the chapter's models are, cached or not
     _LOADED[key] = (model, accuracy)
     return model, accuracy
@@ -188,8 +219,8 @@ class DigitFeatures:
             if vmax is None:
                 raise ValueError(
                     "vmax=None: the grey scale of the images is known only for a classifier "
-                    "from features.load_classifier; pass vmax=levels - 1 (16 for the 8x8 "
-                    "digits, 255 for MNIST)"
+                    "built with levels (as features.load_classifier builds it); pass "
+                    "vmax=levels - 1 (16 for the 8x8 digits, 255 for MNIST)"
                 )
         self.vmax = checks.number(vmax, "vmax", low=0, low_open=True)
         with torch.no_grad():
@@ -202,7 +233,7 @@ class DigitFeatures:
         return x.clamp(0, self.vmax) / self.vmax
 
     def _raw(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classifier.features(self._unit(images))
+        return self.classifier._unit_features(self._unit(images))
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -211,4 +242,4 @@ class DigitFeatures:
 
     def probs(self, images: torch.Tensor) -> torch.Tensor:
         """Class probabilities ``(B, 10)``."""
-        return self.classifier.probs(self._unit(images))
+        return self.classifier._unit_probs(self._unit(images))

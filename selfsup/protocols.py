@@ -26,12 +26,12 @@ Rules shared by every family:
 - **Randomness in.** Every random method takes ``generator: torch.Generator | None``
   as a keyword. ``None`` draws from torch's global generator. A generator on the CPU
   works with a model on a GPU: draws are made on the generator's device and moved
-  (:func:`selfsup.runtime.randn`), so CPU runs are reproducible bit for bit.
+  (:func:`selfsup.tensors.randn`), so CPU runs are reproducible bit for bit.
 - **Device.** A model stays on the device it was trained on. Every tensor a method
   makes takes its device from the model's parameters or from its input. Inputs on
   the CPU are accepted and moved. Outputs are on the model's device.
 - **Mode.** No method leaves the model in a train/eval mode other than the one it
-  found (:func:`selfsup.runtime.eval_mode`).
+  found (:func:`selfsup.tensors.eval_mode`).
 - **One meaning per verb.** ``log_prob(x, *, generator=None, **estimator)`` on every
   density model (an exact model accepts and ignores ``generator``); ``sample(n, *,
   generator=None)`` returns one tensor on every sampler (labels, where a model has

@@ -36,6 +36,7 @@ from torch import nn
 from . import _checks as checks
 from . import runtime
 from .runtime import progress_enabled
+from .tensors import draw_device, eval_mode, randn, step_generator
 
 __all__ = [
     "GANHistory",
@@ -158,7 +159,7 @@ def iterate_batches(
         # Drawn on the generator's device (the CPU's numbers on every device) and moved
         # to the data once per epoch: a CPU index into data on a GPU is copied there at
         # every step, and the copy waits for the GPU.
-        order = torch.randperm(n, generator=generator, device=runtime.draw_device(generator))
+        order = torch.randperm(n, generator=generator, device=draw_device(generator))
         order = order.to(tensors[0].device)
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
@@ -349,7 +350,7 @@ class _Run:
 @torch.no_grad()
 def _evaluate(model: nn.Module, source: _Source, guard: _GuardedSteps, epoch: int) -> float:
     sizes = []
-    with runtime.eval_mode(model):
+    with eval_mode(model):
         for batch in source.batches(shuffle=False):
             sizes.append(_size(batch))
             guard.check(model.loss(batch), f"on validation data in epoch {epoch}")
@@ -615,11 +616,11 @@ def train_gan(
             "pass a smaller batch_size"
         )
     # The default seed follows runtime.setup; on an accelerator the steps draw there,
-    # from a generator seeded by this one (runtime.step_generator).
+    # from a generator seeded by this one (selfsup.tensors.step_generator).
     g = torch.Generator().manual_seed(runtime.derived_seed() if seed is None else seed)
     run = _Run(gan, device, steps, "GAN", "step", progress, stay_on_device)
     device = run.device
-    g = runtime.step_generator(g, device)
+    g = step_generator(g, device)
     data = data.to(device)  # on the device once
     opt_g = _fused(torch.optim.Adam, gan.generator.parameters(), lr=lr_g, betas=betas)
     opt_d = _fused(torch.optim.Adam, gan.discriminator.parameters(), lr=lr_d, betas=betas)
@@ -628,7 +629,7 @@ def train_gan(
     history, loss = GANHistory(), gan.loss_name
 
     def noise():
-        return runtime.randn((batch_size, gan.generator.latent_dim), g, device)
+        return randn((batch_size, gan.generator.latent_dim), g, device)
 
     def record() -> None:
         values = guard.flush()  # d_steps discriminator losses, then the generator's
@@ -665,7 +666,7 @@ def train_gan(
             if (step + 1) % callback_every == 0 or last:
                 record()
                 if callback is not None:
-                    with runtime.eval_mode(gan):
+                    with eval_mode(gan):
                         callback(step + 1, gan)
     finally:
         history.seconds = run.close(gan)

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from selfsup import _checks as checks
 from selfsup import configs, data, divergences, metrics, pareto, plotting, train
+from selfsup.book import markdown_table
 from selfsup.features import DigitClassifier, DigitFeatures, FeatureModule
 from selfsup.models import autoencoder as ae
 from selfsup.models import autoregressive as ar
@@ -31,7 +32,6 @@ from selfsup.models import gan as gn
 from selfsup.models import hvae as hv
 from selfsup.models import vae as va
 from selfsup.models import vqvae as vq
-from selfsup.notebook import markdown_table
 
 NAN = float("nan")
 INF = float("inf")
@@ -301,6 +301,11 @@ CASES = [
     ("DigitClassifier.logits/unscaled", lambda: DigitClassifier().logits(_levels().float()), "x",
      "\\[0, 1\\]"),
     ("DigitClassifier.logits/shape", lambda: DigitClassifier().logits(torch.rand(4)), "x", None),
+    ("DigitClassifier.logits/fractional", lambda: DigitClassifier(levels=17).logits(
+        _levels().float() / 16), "x", "whole|integer|grey"),
+    ("DigitClassifier.logits/range", lambda: DigitClassifier(levels=17).logits(_levels() + 16),
+     "x", None),
+    ("DigitClassifier/levels", lambda: DigitClassifier(levels=1), "levels", None),
     ("FeatureModule/output", lambda: FeatureModule(DigitClassifier(), "probs"), "output", None),
     ("DigitFeatures/vmax", lambda: DigitFeatures(DigitClassifier(), torch.rand(4, 8, 8), vmax=0),
      "vmax", None),

@@ -60,7 +60,7 @@ def test_chapter_has_three_exercises_and_a_coding_one(chapter):
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
 def test_claims_are_stated_with_claim_not_assert(chapter):
-    """A chapter checks its claims with selfsup.notebook.claim (which warns in a
+    """A chapter checks its claims with selfsup.book.claim (which warns in a
     reader's notebook and raises only in strict mode), never with a bare assert, and
     takes its seeds from runtime.setup (so SELFSUP_SEED moves every draw)."""
     import ast

@@ -1,4 +1,4 @@
-"""selfsup.notebook.claim (strict and reader modes, records, smoke) and SELFSUP_SEED."""
+"""selfsup.book.claim (strict and reader modes, records, smoke) and SELFSUP_SEED."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from selfsup import notebook, runtime
-from selfsup.notebook import claim
+from selfsup import runtime
+from selfsup.book import claim, notebook
 
 
 @pytest.fixture(autouse=True)

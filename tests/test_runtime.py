@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from selfsup import runtime
-from selfsup.notebook import glue
+from selfsup.book import glue
 
 
 def test_profile_defaults_to_quick_on_every_device(monkeypatch):
@@ -111,7 +111,7 @@ def test_glue_stores_python_numbers(monkeypatch):
 
 
 def test_markdown_table():
-    from selfsup.notebook import markdown_table
+    from selfsup.book import markdown_table
 
     md = markdown_table(
         {"a": {"x": 1.23456, "y": float("inf")}, "b": {"x": float("nan")}}, ["x", "y"]
@@ -119,3 +119,14 @@ def test_markdown_table():
     lines = md.data.splitlines()
     assert lines[0] == "| model | x | y |" and lines[1] == "|---|---|---|"
     assert lines[2] == "| a | 1.235 | ∞ |" and lines[3] == "| b | – | – |"
+
+
+def test_tensor_helpers_are_still_reached_through_runtime():
+    """randn and the other tensor helpers live in selfsup.tensors; runtime keeps the
+    names, and a draw through either consumes the generator alike."""
+    from selfsup import tensors
+
+    for name in ("draw_device", "eval_mode", "rand", "randn", "step_generator"):
+        assert getattr(runtime, name) is getattr(tensors, name)
+    a = tensors.randn((3, 2), torch.Generator().manual_seed(0))
+    assert torch.equal(a, torch.randn((3, 2), generator=torch.Generator().manual_seed(0)))

@@ -78,11 +78,11 @@ def draw_figures(app: Sphinx) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from selfsup import plotting
+    from selfsup.book import drawings
 
     target = Path(app.confdir) / "book" / "_static" / "figures"
     target.mkdir(parents=True, exist_ok=True)
-    fig = plotting.taxonomy()
+    fig = drawings.taxonomy()
     fig.savefig(target / "taxonomy.svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
 

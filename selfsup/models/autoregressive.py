@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks as checks
-from .. import runtime
+from .. import tensors
 from ..saving import Saveable
 
 __all__ = ["MADE", "AutoregressiveModel", "PixelCNN", "PixelTransformer", "made_masks"]
@@ -125,7 +125,7 @@ class AutoregressiveModel(Saveable, nn.Module):
         known = mask.tolist()  # two reads of the device per call, none per position
         todo = [pos for pos in self.order.tolist() if not known[pos]]
         noise = _CategoricalNoise(len(flat), self.levels, len(todo), generator, flat.device)
-        with runtime.eval_mode(self):
+        with tensors.eval_mode(self):
             self._fill(flat, known, todo, noise)
         return flat.reshape(len(flat), *self.shape)
 
@@ -163,7 +163,7 @@ class _CategoricalNoise:
         self.shape, self.steps = (n, levels), steps
         self.per = max(1, self.PIECE // max(1, n * levels))
         self.generator, self.device = generator, device
-        self.where = runtime.draw_device(generator, device)
+        self.where = tensors.draw_device(generator, device)
         self.piece, self.start = None, 0
 
     def next(self, i: int) -> torch.Tensor:
@@ -330,7 +330,7 @@ class MADE(AutoregressiveModel):
         """As in :class:`AutoregressiveModel`, with one ordering drawn per call."""
         checks.generator(generator)
         if self.orderings > 1:
-            where = runtime.draw_device(generator, "cpu")
+            where = tensors.draw_device(generator, "cpu")
             self._use(int(torch.randint(self.orderings, (), generator=generator, device=where)))
         return super().inpaint(x, known_mask, generator=generator)
 

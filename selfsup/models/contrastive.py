@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks as checks
-from .. import runtime
+from .. import tensors
 from ..data import Augment
 from ..metrics import ProbeScore, linear_probe
 from ..saving import Saveable
@@ -226,7 +226,7 @@ class SimCLR(Saveable, nn.Module):
         """The representation ``f(x)`` (before the head), ``(B, encoder_dim)``, of images
         (the data set's grey levels, or floats in ``[0, 1]`` without ``levels``)."""
         x = self._images(x, "x")
-        with runtime.eval_mode(self), checks.trusted():
+        with tensors.eval_mode(self), checks.trusted():
             return self.encoder(x)
 
     def projections(
@@ -272,7 +272,7 @@ class TwoTower(Saveable, nn.Module):
         checks.choice(modality, "modality", ("a", "b"))
         x = checks.tensor(x, "x", min_len=0, dtype="float", like=self)
         encoder = self.encoder_a if modality == "a" else self.encoder_b
-        with runtime.eval_mode(self):
+        with tensors.eval_mode(self):
             return F.normalize(encoder(x), dim=-1)
 
     min_batch_size = 2  # the other pairs of the batch are the negatives

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from .. import _checks as checks
-from .. import runtime
+from .. import tensors
 from ..saving import Saveable
 from .layers import TimeMLP
 
@@ -82,7 +82,7 @@ class _Noise:
         if self.piece is None or i >= self.start + len(self.piece):
             self.start = i
             size = (min(self.per, self.steps - i), *self.shape)
-            self.piece = runtime.randn(size, self.generator, self.device)
+            self.piece = tensors.randn(size, self.generator, self.device)
         return self.piece[i - self.start]
 
 
@@ -300,8 +300,8 @@ class Diffusion(Saveable, nn.Module):
             steps = checks.integer(steps, "steps")
         x0 = self.scale(x)
         b, device = len(x0), x0.device
-        u = runtime.rand((b,), generator, device, dtype=x0.dtype)
-        noise = runtime.randn((2, b, self.d), generator, device, dtype=x0.dtype)
+        u = tensors.rand((b,), generator, device, dtype=x0.dtype)
+        noise = tensors.randn((2, b, self.d), generator, device, dtype=x0.dtype)
         reconstruction = self._reconstruction(x0, noise[0])
         prior = self._prior(x0)
         diffusion = self._diffusion(x0, u, noise[1], steps)
@@ -322,7 +322,7 @@ class Diffusion(Saveable, nn.Module):
         For integer images it bounds the *discrete* probability of the image. Without
         gradients (a likelihood, not a training loss)."""
         samples = checks.integer(samples, "samples")
-        with torch.no_grad(), runtime.eval_mode(self):
+        with torch.no_grad(), tensors.eval_mode(self):
             total = None
             for _ in range(samples):
                 b = self.bound(x, generator=generator, steps=steps).bound
@@ -363,7 +363,7 @@ class Diffusion(Saveable, nn.Module):
         x0 = self.scale(x)
         g = torch.full((len(x0),), gamma, device=x0.device, dtype=x0.dtype)
         alpha, _ = self.alpha_sigma(g)
-        with runtime.eval_mode(self):
+        with tensors.eval_mode(self):
             return self.network.hidden(alpha[:, None] * x0, self._level(g))
 
     # ------------------------------------------------------------------- sampling
@@ -453,8 +453,8 @@ class Diffusion(Saveable, nn.Module):
         steps = checks.integer(steps, "steps")
         checks.choice(sampler, "sampler", SAMPLERS)
         checks.generator(generator)
-        z = runtime.randn((n, self.d), generator, self._device(), dtype=self._dtype())
-        with runtime.eval_mode(self):
+        z = tensors.randn((n, self.d), generator, self._device(), dtype=self._dtype())
+        with tensors.eval_mode(self):
             return self._reverse(z, steps, sampler, generator, path=path)
 
     @torch.no_grad()
@@ -524,8 +524,8 @@ class Diffusion(Saveable, nn.Module):
         x0 = self.scale(x)
         if len(x0) == 0:
             return self._decode_z0(x0)
-        z = runtime.randn((len(x0), self.d), generator, x0.device, dtype=x0.dtype)
-        with runtime.eval_mode(self):
+        z = tensors.randn((len(x0), self.d), generator, x0.device, dtype=x0.dtype)
+        with tensors.eval_mode(self):
             z0 = self._reverse(z, steps, "ancestral", generator, known=(x0, mask),
                                resample=resample)  # fmt: skip
         out = self._decode_z0(z0)

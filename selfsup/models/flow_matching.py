@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from .. import _checks as checks
-from .. import runtime
+from .. import tensors
 from ..saving import Saveable
 from .layers import TimeMLP
 
@@ -293,8 +293,8 @@ def _divergence(
 def _draw_probes(shape: tuple[int, ...], kind: str, generator, device, dtype) -> torch.Tensor:
     """Hutchinson probes with mean 0 and covariance I: Rademacher signs or Gaussians."""
     if kind == "gaussian":
-        return runtime.randn(shape, generator, device).to(dtype)
-    return (runtime.rand(shape, generator, device) < 0.5).to(dtype) * 2 - 1
+        return tensors.randn(shape, generator, device).to(dtype)
+    return (tensors.rand(shape, generator, device) < 0.5).to(dtype) * 2 - 1
 
 
 def ode_log_prob(
@@ -402,7 +402,7 @@ def diffusion_log_prob(
     shift = 0.0
     if diffusion.levels is not None:
         width = float(diffusion.bin_width)
-        u = runtime.rand(tuple(y.shape), generator, y.device).to(y.dtype)
+        u = tensors.rand(tuple(y.shape), generator, y.device).to(y.dtype)
         y = y + width * (u - 0.5)
         shift = y.shape[-1] * math.log(width)
 
@@ -515,7 +515,7 @@ class FlowMatching(Saveable, nn.Module):
         if centre:
             u = 0.5
         else:
-            u = runtime.rand((len(x), self.d), generator, p.device).to(p.dtype)
+            u = tensors.rand((len(x), self.d), generator, p.device).to(p.dtype)
         return (x.to(p.dtype) + u) * self.bin_width - 1
 
     @property
@@ -602,7 +602,7 @@ class FlowMatching(Saveable, nn.Module):
         generator = checks.generator(generator)
         _, steps = _solver(solver, steps)
         p = self._param()
-        z = runtime.randn((n, self.d), generator, p.device).to(p.dtype)
+        z = tensors.randn((n, self.d), generator, p.device).to(p.dtype)
         x = odeint(self._field, z, 0.0, 1.0, steps, solver)
         if self.levels is None:
             return x.reshape(n, *self.shape)
@@ -698,7 +698,7 @@ class FlowMatching(Saveable, nn.Module):
         shape, c = (len(y), self.d), 1 - self.sigma_min
 
         def noise() -> torch.Tensor:
-            return runtime.randn(shape, generator, p.device).to(p.dtype)
+            return tensors.randn(shape, generator, p.device).to(p.dtype)
 
         z, h = noise(), 1.0 / steps
         for i in range(steps):
@@ -762,5 +762,5 @@ class FlowMatching(Saveable, nn.Module):
         generator = checks.generator(generator)
         _, steps = _solver(solver, steps)
         p = self._param()
-        x0 = runtime.randn((n, self.d), generator, p.device).to(p.dtype)
+        x0 = tensors.randn((n, self.d), generator, p.device).to(p.dtype)
         return x0, odeint(self._field, x0, 0.0, 1.0, steps, solver)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .. import _checks as checks
-from .. import runtime
+from .. import tensors
 from ..data import dequantize
 from ..saving import Saveable
 from .layers import mlp
@@ -499,7 +499,7 @@ class Flow(Saveable, nn.Module):
         ``0..levels-1``."""
         n = checks.sample_count(n)
         g = checks.generator(generator)
-        x = self.decode(runtime.randn((n, self.d), g, self._device()))
+        x = self.decode(tensors.randn((n, self.d), g, self._device()))
         if self.dequantize is None:
             return x
         return x.clamp(0, self.dequantize - 1).floor().long()

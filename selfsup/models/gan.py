@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks as checks
-from .. import runtime
+from .. import tensors
 from ..saving import Saveable
 from ..train import GANHistory, train_gan  # trained beside fit; kept importable here
 from .layers import mlp
@@ -171,7 +171,7 @@ def gradient_penalty(
             f"got {tuple(real.shape)} and {tuple(fake.shape)}"
         )
     # BEGIN SOLUTION
-    eps = runtime.rand((len(real),) + (1,) * (real.ndim - 1), generator, real.device,
+    eps = tensors.rand((len(real),) + (1,) * (real.ndim - 1), generator, real.device,
                        dtype=real.dtype)  # fmt: skip
     x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
@@ -238,8 +238,8 @@ class GAN(Saveable, nn.Module):
         n = checks.sample_count(n)
         checks.generator(generator)
         device = next(self.generator.parameters()).device
-        z = runtime.randn((n, self.generator.latent_dim), generator, device)
-        with runtime.eval_mode(self):
+        z = tensors.randn((n, self.generator.latent_dim), generator, device)
+        with tensors.eval_mode(self):
             out = self.generator(z)
         return out if self.levels is None else checks.to_levels(out, self.levels)
 
@@ -248,7 +248,7 @@ class GAN(Saveable, nn.Module):
         samples: the quantity the discriminator minimises, the generator maximises
         (a variational estimate of the game's divergence, up to sign and constants)."""
         real = self._data(batch, "batch")
-        z = runtime.randn((len(real), self.generator.latent_dim), None, real.device)
+        z = tensors.randn((len(real), self.generator.latent_dim), None, real.device)
         return d_loss(self.discriminator(real), self.discriminator(self.generator(z)),
                       self.loss_name)  # fmt: skip
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import torch
 
 from .. import _checks as checks
-from .. import runtime
+from .. import tensors
 from .layers import mlp
 from .vae import ELBO, LOG_2PI, VAE, _log_normal, kl_to_standard_normal
 
@@ -97,9 +97,9 @@ class HierarchicalVAE(VAE):
         """``log p(x, z1, z2) - log q(z1, z2 | x)`` for ``m`` samples, ``(m, B)``: with
         :meth:`VAE.iwae_bound` a lower bound on ``log p(x)``."""
         mu1, logvar1 = posterior
-        z1 = mu1 + (0.5 * logvar1).exp() * runtime.randn((m, *mu1.shape), generator, mu1.device)
+        z1 = mu1 + (0.5 * logvar1).exp() * tensors.randn((m, *mu1.shape), generator, mu1.device)
         mu2, logvar2 = self._q2(z1)
-        z2 = mu2 + (0.5 * logvar2).exp() * runtime.randn(mu2.shape, generator, mu2.device)
+        z2 = mu2 + (0.5 * logvar2).exp() * tensors.randn(mu2.shape, generator, mu2.device)
         log_p = (
             self.decoder_log_prob(flat, z1)
             + _log_normal(z1, *self._p1(z2))
@@ -115,14 +115,14 @@ class HierarchicalVAE(VAE):
         n = checks.sample_count(n)
         checks.generator(generator)
         if z2 is None:
-            z2 = runtime.randn((n, self.top_dim), generator, self._device())
+            z2 = tensors.randn((n, self.top_dim), generator, self._device())
         else:
             z2 = checks.tensor(z2, "z2", shape=(self.top_dim,), min_len=0, dtype="float",
                                like=self)  # fmt: skip
             if len(z2) != n:
                 raise ValueError(f"z2 must have n={n} rows, got {len(z2)}")
         mu, logvar = self._p1(z2)
-        z1 = mu + (0.5 * logvar).exp() * runtime.randn(mu.shape, generator, mu.device)
+        z1 = mu + (0.5 * logvar).exp() * tensors.randn(mu.shape, generator, mu.device)
         if mean:
             return self.decode(z1)
         return self.sample_given(z1, generator)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks as checks
-from .. import runtime
+from .. import tensors
 from ..saving import Saveable
 from .layers import mlp
 
@@ -191,7 +191,7 @@ class VAE(Saveable, nn.Module):
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator=None) -> torch.Tensor:
         """``z = mu + sigma * eps`` with ``eps ~ N(0, I)``: a sample of ``q`` that is a
         differentiable function of ``mu`` and ``logvar``."""
-        eps = runtime.randn(mu.shape, generator, mu.device, dtype=mu.dtype)
+        eps = tensors.randn(mu.shape, generator, mu.device, dtype=mu.dtype)
         return mu + (0.5 * logvar).exp() * eps
 
     def _decoder_params(self, z: torch.Tensor) -> torch.Tensor:
@@ -314,14 +314,14 @@ class VAE(Saveable, nn.Module):
 
         ``flat`` is the ``(B, d)`` batch, ``posterior`` the pair ``(mu, logvar)`` of
         ``q(z|x)``, each ``(B, r)``. Draw the noise with
-        ``runtime.randn((m, *mu.shape), generator, mu.device, dtype=mu.dtype)`` and
+        ``tensors.randn((m, *mu.shape), generator, mu.device, dtype=mu.dtype)`` and
         reparameterize; the
         prior is ``N(0, I)``, and ``self.decoder_log_prob(flat, z)`` gives
         ``log p(x|z)`` for ``z`` of shape ``(m, B, r)``.
         """
         mu, logvar = posterior
         # BEGIN SOLUTION
-        eps = runtime.randn((m, *mu.shape), generator, mu.device, dtype=mu.dtype)
+        eps = tensors.randn((m, *mu.shape), generator, mu.device, dtype=mu.dtype)
         z = mu + (0.5 * logvar).exp() * eps  # (m, B, r)
         log_prior = -0.5 * (LOG_2PI + z**2).sum(-1)
         return self.decoder_log_prob(flat, z) + log_prior - _log_normal(z, mu, logvar)
@@ -364,7 +364,7 @@ class VAE(Saveable, nn.Module):
         samples = checks.integer(samples, "samples")
         checks.generator(generator)
         known = known.reshape(-1).float()
-        z = runtime.randn((samples, self.latent_dim), generator, flat.device)
+        z = tensors.randn((samples, self.latent_dim), generator, flat.device)
         params = self._decoder_params(z).unsqueeze(1)  # (S, 1, d[, levels])
         means = self.decode(z).reshape(samples, -1)  # (S, d)
         filled = []
@@ -383,7 +383,7 @@ class VAE(Saveable, nn.Module):
         """
         n = checks.sample_count(n)
         checks.generator(generator)
-        z = runtime.randn((n, self.latent_dim), generator, self._device())
+        z = tensors.randn((n, self.latent_dim), generator, self._device())
         if mean:
             return self.decode(z)
         return self.sample_given(z, generator)
@@ -394,11 +394,11 @@ class VAE(Saveable, nn.Module):
         z = self._latent(z)
         checks.generator(generator)
         n, params = len(z), self._decoder_params(z)
-        where = runtime.draw_device(generator, params.device)
+        where = tensors.draw_device(generator, params.device)
         if self.likelihood == "bernoulli":
             x = torch.bernoulli(torch.sigmoid(params).to(where), generator=generator)
         elif self.likelihood == "gaussian":
-            noise = runtime.randn(params.shape, generator, where)
+            noise = tensors.randn(params.shape, generator, where)
             x = params.to(where) + self.log_scale.exp().to(where) * noise
         else:
             probs = torch.softmax(params, -1).reshape(-1, self.levels).to(where)

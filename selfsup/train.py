@@ -558,6 +558,19 @@ class GANHistory:
     seconds: float = 0.0
 
 
+@contextlib.contextmanager
+def _frozen(module: nn.Module):
+    """``module``'s parameters need no gradient inside (restored after)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
 def train_gan(
     gan,
     data: torch.Tensor,
@@ -645,7 +658,8 @@ def train_gan(
                 idx = idx.to(device)
                 real = data[idx]
                 with checks.trusted():  # the data were checked once, above
-                    fake = gan.generator(noise()).detach()
+                    with torch.no_grad():  # no graph through the generator here
+                        fake = gan.generator(noise())
                     loss_d = d_loss(gan.discriminator(real), gan.discriminator(fake), loss)
                     if gan.gp_weight > 0:
                         loss_d = loss_d + gan.gp_weight * gradient_penalty(
@@ -655,11 +669,13 @@ def train_gan(
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 opt_d.step()
-            with checks.trusted():
+            # The generator's step differentiates through the discriminator but not
+            # for its weights: their gradients would be discarded.
+            with checks.trusted(), _frozen(gan.discriminator):
                 loss_g = g_loss(gan.discriminator(gan.generator(noise())), loss)
-            guard.check(loss_g, f"at step {step} (generator)", [opt_g])
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
+                guard.check(loss_g, f"at step {step} (generator)", [opt_g])
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
             opt_g.step()
             run.update()
             last = step == steps - 1

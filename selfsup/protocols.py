@@ -133,9 +133,14 @@ class LatentModel(Protocol):
     the grey-level scale ``0..levels-1`` (floats: a mean, or a network's output,
     unrounded; a flow's dequantized values in ``[0, levels)``), never a scale of the
     model's own, so ``decode(encode(x))`` is comparable with ``x`` for every model.
+    ``encode`` takes ``generator`` as a keyword, as ``log_prob`` does: a stochastic code
+    (a flow dequantizing integer images) draws with it, and a deterministic encoder
+    accepts and ignores it.
     """
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor: ...
+    def encode(
+        self, x: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor: ...
 
     def decode(self, z: torch.Tensor) -> torch.Tensor: ...
 
@@ -154,20 +159,26 @@ class RepresentationModel(Protocol):
 class Conditional(Protocol):
     """A model that predicts one part of ``x`` from another.
 
-    ``complete(x, known_mask, ...)`` returns ``x`` ``(B, *shape)`` with the positions
-    where ``known_mask`` (boolean, one example's shape) is ``False`` filled in; the
-    known positions never change.
+    ``complete(x, known_mask, *, generator=None, ...)`` returns ``x`` ``(B, *shape)``
+    with the positions where ``known_mask`` (boolean, one example's shape) is ``False``
+    filled in; the known positions never change. A completion that draws (samples,
+    dequantization noise) draws with ``generator``; a deterministic one ignores it.
     """
 
-    def complete(self, x: torch.Tensor, known_mask: torch.Tensor) -> torch.Tensor: ...
+    def complete(
+        self, x: torch.Tensor, known_mask: torch.Tensor, *,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor: ...  # fmt: skip
 
 
 @runtime_checkable
 class ConditionalDensity(Conditional, Protocol):
     """A conditional model that also scores a completion.
 
-    ``conditional_log_prob(x, known_mask)`` returns a conditional log-likelihood of the
-    unknown positions given the known ones, per example ``(B,)`` in nats:
+    ``conditional_log_prob(x, known_mask, *, generator=None)`` returns a conditional
+    log-likelihood of the unknown positions given the known ones, per example ``(B,)``
+    in nats (a one-draw estimate draws its noise with ``generator``; an exact one
+    ignores it):
 
     - a continuous Gaussian mixture: ``log p(x_unknown | x_known)`` exactly; wrapped in
       :class:`~selfsup.models.baselines.Dequantized`, the same at one draw of the
@@ -179,4 +190,7 @@ class ConditionalDensity(Conditional, Protocol):
       conditional.
     """
 
-    def conditional_log_prob(self, x: torch.Tensor, known_mask: torch.Tensor) -> torch.Tensor: ...
+    def conditional_log_prob(
+        self, x: torch.Tensor, known_mask: torch.Tensor, *,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor: ...  # fmt: skip

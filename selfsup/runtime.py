@@ -328,7 +328,7 @@ def setup(seed: int = 0, *, quiet: bool = False) -> Runtime:
     """Seed everything, set the CPU threads, and report device, profile and seed.
 
     ``SELFSUP_SEED`` overrides ``seed`` (the seed sweep of the claims appendix runs
-    every chapter under seeds 0-4 this way); the seed used is printed unless
+    every chapter under seeds 0-9 this way); the seed used is printed unless
     ``quiet``. Every later :func:`derived_seed`, :func:`generator` and
     :func:`manual_seed` derives from it, and so do the shuffling of
     :func:`selfsup.train.fit` and :func:`selfsup.train.train_gan` by default.

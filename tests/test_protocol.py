@@ -35,6 +35,7 @@ import selfsup
 from selfsup import configs, data, devicecheck, protocols, tensors
 from selfsup.data import ImageData
 from selfsup.models import baselines
+from selfsup.models.autoencoder import pca
 from selfsup.models.autoregressive import MADE
 from selfsup.models.gan import train_gan
 from selfsup.models.vae import ELBO
@@ -192,6 +193,7 @@ def test_configuration_follows_the_protocol(name, which):
         z = _check_mode_preserved(model, lambda: model.encode(x))
         assert isinstance(z, torch.Tensor) and len(z) == 3
         _on_device(z, model)
+        _check_seeded(model.encode, x)
         with torch.no_grad():
             back = model.decode(z)
         assert isinstance(back, torch.Tensor) and back.shape == (3, *d.shape)
@@ -215,6 +217,21 @@ def _check_same_samples_on_the_cpu(model) -> None:
     assert torch.equal(here.cpu(), there), "a seed must give the same samples on every device"
 
 
+def _check_seeded(method, *args) -> None:
+    """``method`` takes ``generator`` as a keyword, and the same generator state gives the
+    same result (a stochastic estimate draws with it; a deterministic one ignores it); a
+    seed passed as an int is refused, naming the argument. In eval mode: dropout in
+    training draws from the global generator."""
+    model = getattr(method, "__self__", None)
+    mode = tensors.eval_mode(model) if isinstance(model, torch.nn.Module) else nullcontext()
+    with torch.no_grad(), mode:
+        a = method(*args, generator=torch.Generator().manual_seed(5))
+        b = method(*args, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a.cpu(), b.cpu()), "the same generator state must give the same values"
+    with pytest.raises(TypeError, match="generator"):
+        method(*args, generator=5)
+
+
 def _check_conditional(model, d: ImageData) -> None:
     """``complete`` fills the two unknown last pixels and keeps the known ones. Two
     positions keep an autoregressive model to two network passes per draw at any size
@@ -226,6 +243,12 @@ def _check_conditional(model, d: ImageData) -> None:
         done = model.complete(x, known, generator=torch.Generator().manual_seed(0))
     assert isinstance(done, torch.Tensor) and done.shape == (3, *d.shape)
     assert torch.equal(done[:, known].cpu(), x[:, known].to(done.dtype))
+    _check_seeded(model.complete, x, known)
+    if isinstance(model, protocols.ConditionalDensity):
+        with torch.no_grad():
+            logp = model.conditional_log_prob(x, known)
+        assert logp.shape == (3,) and torch.isfinite(logp).all()
+        _check_seeded(model.conditional_log_prob, x, known)
 
 
 BASELINES = {
@@ -571,3 +594,15 @@ def test_a_saved_file_loads_onto_the_cpu_and_keeps_a_float64_model(tmp_path):
     _same_state(flow, loaded)
     x = torch.randn(4, 2, dtype=torch.float64)
     assert torch.equal(loaded.log_prob(x), flow.log_prob(x))
+
+
+def test_pca_encodes_as_every_latent_model_does():
+    """PCA (closed form, no configuration) is a latent model with the same ``encode``:
+    a ``generator`` keyword, accepted and unused, and codes that decode on the data's
+    scale."""
+    d = _quick_digits()
+    model = pca(d.x_train, 8)
+    assert isinstance(model, protocols.LatentModel)
+    _check_seeded(model.encode, d.x_test[:3])
+    back = model.decode(model.encode(d.x_test[:3]))
+    assert back.shape[0] == 3 and back.reshape(3, -1).shape[1] == d.x_test[0].numel()

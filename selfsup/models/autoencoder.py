@@ -43,8 +43,10 @@ class PCA:
     explained_variance_ratio: torch.Tensor  # (r,) fraction of the total variance
     shape: tuple[int, ...] | None = None  # one example's shape; decode returns it
 
-    def encode(self, x) -> torch.Tensor:
-        """Coordinates ``(B, r)`` of ``x`` ``(B, ...)`` in the principal subspace."""
+    def encode(self, x, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Coordinates ``(B, r)`` of ``x`` ``(B, ...)`` in the principal subspace
+        (deterministic: ``generator`` is accepted, as by every encoder, and unused)."""
+        checks.generator(generator)
         x = _as_matrix(x, "x", min_len=0)
         if x.shape[1] != self.components.shape[1]:
             raise ValueError(
@@ -139,8 +141,10 @@ class Autoencoder(Saveable, nn.Module):
             return checks.images(x, name, self.shape, "real", min_len=min_len, like=self)
         return checks.unit_images(x, name, self.shape, self.levels, min_len=min_len, like=self)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes ``(B, r)`` of data ``(B, *shape)``."""
+    def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Codes ``(B, r)`` of data ``(B, *shape)`` (deterministic: ``generator`` is
+        accepted, as by every encoder, and unused)."""
+        checks.generator(generator)
         x = self.scaled(x)
         with checks.trusted():
             return self._encode(x)

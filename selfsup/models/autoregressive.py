@@ -70,12 +70,17 @@ class AutoregressiveModel(Saveable, nn.Module):
         logp = torch.log_softmax(self.logits(flat), -1)
         return logp.gather(-1, flat[..., None]).squeeze(-1).sum(-1)
 
-    def conditional_log_prob(self, x: torch.Tensor, known_mask: torch.Tensor) -> torch.Tensor:
+    def conditional_log_prob(
+        self, x: torch.Tensor, known_mask: torch.Tensor, *,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:  # fmt: skip
         """``sum over unknown positions of log p(x_i | x_<i)``, ``(B,)`` nats.
 
         When the known positions come first in the ordering (e.g. the top half in
-        raster order) this is exactly ``log p(x_unknown | x_known)``.
+        raster order) this is exactly ``log p(x_unknown | x_known)``. Exact, so
+        ``generator`` (accepted, as by every conditional density) is unused.
         """
+        checks.generator(generator)
         flat = self._check(x)
         mask = self._mask(known_mask)
         logp = torch.log_softmax(self.logits(flat), -1).gather(-1, flat[..., None]).squeeze(-1)

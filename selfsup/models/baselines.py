@@ -229,8 +229,11 @@ class GaussianMixture(_SklearnDensity):
             axis=1,
         ).reshape(len(flat), -1)
 
-    def conditional_log_prob(self, x, known_mask) -> torch.Tensor:
-        """Exact ``log p(x_unknown | x_known)`` per example ``(B,)``, in nats.
+    def conditional_log_prob(
+        self, x, known_mask, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Exact ``log p(x_unknown | x_known)`` per example ``(B,)``, in nats
+        (``generator``, accepted as by every conditional density, is unused).
 
         A mixture's marginal on the known positions is the mixture of the components'
         marginals (sub-vectors of the means, sub-blocks of the covariances), so
@@ -242,12 +245,16 @@ class GaussianMixture(_SklearnDensity):
         """
         from scipy.special import logsumexp
 
+        checks.generator(generator)
         flat, known = self._known(x, known_mask)
         marginal = logsumexp(self._marginal_terms(flat, known), axis=1)
         return torch.as_tensor(self.model.score_samples(flat) - marginal)
 
-    def complete(self, x, known_mask) -> torch.Tensor:
-        """The conditional mean ``E[x_unknown | x_known]`` filled into ``x`` ``(B, ...)``.
+    def complete(
+        self, x, known_mask, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """The conditional mean ``E[x_unknown | x_known]`` filled into ``x`` ``(B, ...)``
+        (deterministic: ``generator``, accepted as by every conditional model, is unused).
 
         Each component's Gaussian conditional mean
         ``mu_u + S_uk S_kk^-1 (x_k - mu_k)``, weighted by the component's posterior
@@ -256,6 +263,7 @@ class GaussianMixture(_SklearnDensity):
         """
         from scipy.special import softmax
 
+        checks.generator(generator)
         flat, known = self._known(x, known_mask)
         resp = softmax(self._marginal_terms(flat, known), axis=1)
         m, unknown = self.model, ~known

@@ -641,12 +641,15 @@ class FlowMatching(Saveable, nn.Module):
         return log_p + self.log_jacobian
 
     def encode(
-        self, x: torch.Tensor, *, steps: int | None = None, solver: str = "rk4"
-    ) -> torch.Tensor:
+        self, x: torch.Tensor, *, generator: torch.Generator | None = None,
+        steps: int | None = None, solver: str = "rk4",
+    ) -> torch.Tensor:  # fmt: skip
         """The noise ``x_0`` ``(B, d)`` that the flow carries to ``x``: the ODE from
         ``s = 1`` back to ``s = 0``. Integer images are placed at the centre of each grey
         level's bin (no noise), so ``decode(encode(x))`` gives ``x`` back up to the
-        solver's error."""
+        solver's error; deterministic, so ``generator`` (accepted, as by every encoder)
+        is unused."""
+        checks.generator(generator)
         _, steps = _solver(solver, steps)
         y = self._to_model(x, "x", centre=True)
         return odeint(self._field, y, 1.0, 0.0, steps, solver)

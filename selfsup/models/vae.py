@@ -183,8 +183,10 @@ class VAE(Saveable, nn.Module):
         mu, logvar = h.chunk(2, dim=-1)
         return mu, logvar.clamp(-12.0, 8.0)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The posterior mean ``mu(x)``, ``(B, r)``."""
+    def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The posterior mean ``mu(x)``, ``(B, r)`` (deterministic: ``generator`` is
+        accepted, as by every encoder, and unused)."""
+        checks.generator(generator)
         return self.posterior(x)[0]
 
     @staticmethod

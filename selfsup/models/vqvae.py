@@ -256,8 +256,10 @@ class VQVAE(Saveable, nn.Module):
             return self.quantizer(z_e.permute(0, 2, 3, 1))  # channels last
 
     @torch.no_grad()
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The discrete code of each image: integers ``(B, h, w)`` in ``0..K-1``."""
+    def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The discrete code of each image: integers ``(B, h, w)`` in ``0..K-1``
+        (deterministic: ``generator`` is accepted, as by every encoder, and unused)."""
+        checks.generator(generator)
         return self.quantize(x).indices
 
     def _logits(self, z_q: torch.Tensor) -> torch.Tensor:

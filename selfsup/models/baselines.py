@@ -250,9 +250,7 @@ class GaussianMixture(_SklearnDensity):
         marginal = logsumexp(self._marginal_terms(flat, known), axis=1)
         return torch.as_tensor(self.model.score_samples(flat) - marginal)
 
-    def complete(
-        self, x, known_mask, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def complete(self, x, known_mask, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """The conditional mean ``E[x_unknown | x_known]`` filled into ``x`` ``(B, ...)``
         (deterministic: ``generator``, accepted as by every conditional model, is unused).
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from selfsup import divergences as D
+from selfsup.models import gan as gan_module
 from selfsup.models.gan import (
     GAN,
     Discriminator,
@@ -109,3 +110,31 @@ def test_a_nan_loss_stops_training_before_any_update():
     with pytest.raises(TrainingDiverged, match="became nan at step 1"):
         train_gan(gan, torch.randn(64, 2), steps=5, batch_size=32, device="cpu")
     assert all(torch.isfinite(p).all() for p in gan.parameters())
+
+
+def test_the_generator_step_leaves_the_discriminators_weights_alone(monkeypatch):
+    """The generator's step differentiates through the discriminator with its weights
+    frozen: they train only in their own steps (one Adam step each, so with d_steps=1
+    and steps=1 the result equals a discriminator step alone), every flag is restored
+    afterwards, even when training stops with an error, and a weight the user froze stays
+    frozen."""
+    torch.manual_seed(0)
+    data = torch.randn(256, 2)
+    gan = GAN(Generator(2, (2,), hidden=(8,)), Discriminator((2,), hidden=(8,)))
+    gan.discriminator.net[0].bias.requires_grad_(False)  # frozen by the user
+    before = {k: v.clone() for k, v in gan.discriminator.state_dict().items()}
+    train_gan(gan, data, steps=3, batch_size=64, seed=0, progress=False)
+    flags = [p.requires_grad for p in gan.discriminator.parameters()]
+    assert flags.count(False) == 1 and not gan.discriminator.net[0].bias.requires_grad
+    assert torch.equal(gan.discriminator.net[0].bias, before["net.0.bias"])
+    assert not torch.equal(gan.discriminator.net[0].weight, before["net.0.weight"])
+    assert all(p.requires_grad for p in gan.generator.parameters())
+    assert all(p.grad is None for p in gan.discriminator.parameters() if not p.requires_grad)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the generator's loss failed")
+
+    monkeypatch.setattr(gan_module, "g_loss", broken)  # fails inside the generator's step
+    with pytest.raises(RuntimeError, match="generator's loss"):
+        train_gan(gan, data, steps=2, batch_size=64, progress=False)
+    assert [p.requires_grad for p in gan.discriminator.parameters()] == flags

@@ -177,8 +177,8 @@ class ConditionalDensity(Conditional, Protocol):
 
     ``conditional_log_prob(x, known_mask, *, generator=None)`` returns a conditional
     log-likelihood of the unknown positions given the known ones, per example ``(B,)``
-    in nats (a one-draw estimate draws its noise with ``generator``; an exact one
-    ignores it):
+    in nats (a one-draw estimate draws its noise with ``generator``; a deterministic
+    one ignores it):
 
     - a continuous Gaussian mixture: ``log p(x_unknown | x_known)`` exactly; wrapped in
       :class:`~selfsup.models.baselines.Dequantized`, the same at one draw of the

@@ -560,7 +560,10 @@ class GANHistory:
 
 @contextlib.contextmanager
 def _frozen(module: nn.Module):
-    """``module``'s parameters need no gradient inside (restored after)."""
+    """``module``'s parameters need no gradient inside (restored after, also on an
+    error; those already frozen stay frozen). A parameter the generator shares with the
+    discriminator would get no gradient in the generator's step: the two networks of
+    :class:`selfsup.models.gan.GAN` share none."""
     params = [p for p in module.parameters() if p.requires_grad]
     for p in params:
         p.requires_grad_(False)

@@ -77,7 +77,7 @@ class AutoregressiveModel(Saveable, nn.Module):
         """``sum over unknown positions of log p(x_i | x_<i)``, ``(B,)`` nats.
 
         When the known positions come first in the ordering (e.g. the top half in
-        raster order) this is exactly ``log p(x_unknown | x_known)``. Exact, so
+        raster order) this is exactly ``log p(x_unknown | x_known)``. Deterministic, so
         ``generator`` (accepted, as by every conditional density) is unused.
         """
         checks.generator(generator)

@@ -456,7 +456,8 @@ class Flow(Saveable, nn.Module):
         return z, total
 
     def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The code ``z = f(x)``, ``(B, d)``: the flow's representation of ``x``."""
+        """The code ``z = f(x)``, ``(B, d)``: the flow's representation of ``x``. Integer
+        images are dequantized first, with ``generator`` (see :meth:`_flat`)."""
         return self.transform(x, generator=generator)[0]
 
     def log_prob(

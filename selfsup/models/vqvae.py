@@ -258,7 +258,8 @@ class VQVAE(Saveable, nn.Module):
     @torch.no_grad()
     def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """The discrete code of each image: integers ``(B, h, w)`` in ``0..K-1``
-        (deterministic: ``generator`` is accepted, as by every encoder, and unused)."""
+        (deterministic in eval mode: ``generator`` is accepted, as by every encoder, and
+        unused; in training mode the quantizer also updates its codebook statistics)."""
         checks.generator(generator)
         return self.quantize(x).indices
 

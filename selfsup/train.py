@@ -103,6 +103,11 @@ def _keep(parts: tuple, declared: int | None, from_dataset: bool, name: str) -> 
     return parts[:declared]
 
 
+#: The most parts a tuple of training data may have ((x, y), (x, y, weights), ...): more
+#: is a list of examples.
+_MOST_PARTS = 8
+
+
 def _as_tensors(data: Data, name: str, declared: int | None = None) -> tuple[torch.Tensor, ...]:
     """``data`` (a tensor, an array, a tuple of them or a ``TensorDataset``) as a tuple
     of checked tensors, the parts the model takes (:func:`_keep`): non-empty, of equal
@@ -118,6 +123,13 @@ def _as_tensors(data: Data, name: str, declared: int | None = None) -> tuple[tor
         and all(isinstance(t, (torch.Tensor, np.ndarray)) for t in data)
     ):
         parts = tuple(data)
+        if len(parts) > _MOST_PARTS:  # a list of examples, not of parts
+            raise ValueError(
+                f"{name} is a {type(data).__name__} of {len(parts)} arrays, but a tuple holds "
+                "the parts of the data, such as (x, y), each with one row per example; "
+                f"stack a list of examples into one batch: torch.stack({name}) or "
+                f"np.stack({name})"
+            )
     else:
         raise checks.InputTypeError(
             f"{name} must be a tensor or a tuple of tensors, got {checks.describe(data)}; "

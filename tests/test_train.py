@@ -243,3 +243,19 @@ def test_a_model_of_pairs_gets_pairs_and_drops_labels():
         bad = LinearRegression()
         bad.batch_parts = 0
         fit(bad, _data(16), epochs=1, progress=False)
+
+
+def test_a_list_of_examples_is_refused_with_the_fix():
+    """A list of per-example arrays is not a tuple of parts: fit names the fix (stack
+    them), and the stacked batch trains."""
+    import numpy as np
+
+    x, y = _data(64)
+    model = LinearRegression()
+    with pytest.raises(ValueError, match=r"list of 64 arrays.*torch\.stack\(train\)"):
+        fit(model, [row.numpy() for row in x], epochs=1)
+    with pytest.raises(ValueError, match=r"tuple of 9 arrays"):
+        fit(model, tuple(x[:9]), epochs=1)
+    # The parts of the data, one row per example each, are accepted as before.
+    history = fit(model, [np.asarray(x), np.asarray(y)], epochs=1, progress=False)
+    assert history.epochs == 1

@@ -103,9 +103,27 @@ def _keep(parts: tuple, declared: int | None, from_dataset: bool, name: str) -> 
     return parts[:declared]
 
 
-#: The most parts a tuple of training data may have ((x, y), (x, y, weights), ...): more
-#: is a list of examples.
-_MOST_PARTS = 8
+def _not_a_list_of_examples(parts: tuple, kind: str, name: str, declared: int | None) -> None:
+    """Refuse a list of examples passed where a tuple of parts is expected.
+
+    A tuple holds the parts of the data, ``(x, y)``, each with one row per example; a
+    list of per-example arrays looks the same to ``fit``. The parts of a model that
+    declares ``batch_parts = k`` differ in shape or dtype (images and labels) beyond the
+    first ``k`` (a pair of views of one shape for ``k = 2``); more arrays than that, all
+    of one shape and dtype, are examples. A model that declares nothing gets its tuple
+    whole, unchecked."""
+    if declared is None or len(parts) <= max(declared, 1) or len(parts) < 2:
+        return
+    shapes = {(tuple(np.shape(t)), str(t.dtype)) for t in parts}
+    if len(shapes) == 1:
+        ((shape, dtype),) = shapes
+        raise ValueError(
+            f"{name} is a {kind} of {len(parts)} arrays of one shape {shape} and dtype "
+            f"{dtype}, but the model takes {declared} part{'s' * (declared > 1)} per batch "
+            f"(batch_parts = {declared}): a list of examples? Stack them into one batch: "
+            f"torch.stack({name}) or np.stack({name}). A tuple holds the parts of the data, "
+            "such as (x, y), each with one row per example"
+        )
 
 
 def _as_tensors(data: Data, name: str, declared: int | None = None) -> tuple[torch.Tensor, ...]:
@@ -123,17 +141,16 @@ def _as_tensors(data: Data, name: str, declared: int | None = None) -> tuple[tor
         and all(isinstance(t, (torch.Tensor, np.ndarray)) for t in data)
     ):
         parts = tuple(data)
-        if len(parts) > _MOST_PARTS:  # a list of examples, not of parts
-            raise ValueError(
-                f"{name} is a {type(data).__name__} of {len(parts)} arrays, but a tuple holds "
-                "the parts of the data, such as (x, y), each with one row per example; "
-                f"stack a list of examples into one batch: torch.stack({name}) or "
-                f"np.stack({name})"
-            )
+        _not_a_list_of_examples(parts, type(data).__name__, name, declared)
     else:
         raise checks.InputTypeError(
             f"{name} must be a tensor or a tuple of tensors, got {checks.describe(data)}; "
             "or a torch Dataset or DataLoader"
+        )
+    if any(np.ndim(t) == 0 for t in parts):
+        raise ValueError(
+            f"{name} must hold one row per example, got a single number (a 0-d "
+            f"{type(parts[0]).__name__}); pass a batch (N, ...), e.g. x[None] for one example"
         )
     n = len(parts[0])
     if any(len(t) != n for t in parts):

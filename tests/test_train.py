@@ -247,15 +247,39 @@ def test_a_model_of_pairs_gets_pairs_and_drops_labels():
 
 def test_a_list_of_examples_is_refused_with_the_fix():
     """A list of per-example arrays is not a tuple of parts: fit names the fix (stack
-    them), and the stacked batch trains."""
-    import numpy as np
+    them) whatever the list's length, where it used to train on one of them silently;
+    the parts of the data, and a declared pair of views, still train."""
+    from selfsup import configs
 
-    x, y = _data(64)
-    model = LinearRegression()
-    with pytest.raises(ValueError, match=r"list of 64 arrays.*torch\.stack\(train\)"):
-        fit(model, [row.numpy() for row in x], epochs=1)
-    with pytest.raises(ValueError, match=r"tuple of 9 arrays"):
-        fit(model, tuple(x[:9]), epochs=1)
-    # The parts of the data, one row per example each, are accepted as before.
-    history = fit(model, [np.asarray(x), np.asarray(y)], epochs=1, progress=False)
-    assert history.epochs == 1
+    d = _labelled_digits()
+    vae = configs.vae(d, profile="quick")
+    for examples in (
+        [x for x in d.x_train[:5]],  # (8, 8) each
+        [x[None] for x in d.x_train[:5]],  # with a channel axis: one row each
+        [x.numpy() for x in d.x_train[:12]],
+        tuple(d.x_train[:2]),
+    ):
+        with pytest.raises(ValueError, match=r"arrays of one shape.*torch\.stack\(train\)"):
+            fit(vae, examples, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"^val is a list"):
+        fit(vae, d.x_train[:16], val=[x for x in d.x_train[:3]], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="one row per example"):
+        fit(vae, d.x_train[0, 0, 0], epochs=1, progress=False)
+    # (x, y) and a declared pair of views of one shape train as before.
+    assert fit(vae, [d.x_train[:16], d.y_train[:16]], epochs=1, progress=False).epochs == 1
+
+    class Views(nn.Module):  # takes two views of one shape, as TwoTower does
+        batch_parts = 2
+
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(()))
+
+        def loss(self, batch):
+            a, b = batch
+            return ((self.w * a - b) ** 2).mean()
+
+    a = torch.randn(32, 3)
+    assert fit(Views(), (a, 2 * a), epochs=1, progress=False).epochs == 1
+    with pytest.raises(ValueError, match=r"takes 2 parts per batch"):
+        fit(Views(), (a, a, a), epochs=1, progress=False)

@@ -117,6 +117,8 @@ def _moons_log_prob(pts: torch.Tensor, nodes: int = 1000) -> torch.Tensor:
     # chunk of points instead of their differences to every node.
     scaled = centres.T / sigma2  # (2, 2 nodes)
     offset = log_w - (centres**2).sum(1) / (2 * sigma2)
+    finite = torch.isfinite(pts).all(1)  # an infinite coordinate has density 0
+    pts = torch.where(finite[:, None], pts, 0.0)
     out = []
     for chunk in pts.split(4096):
         log_terms = torch.addmm(offset, chunk, scaled)
@@ -125,7 +127,7 @@ def _moons_log_prob(pts: torch.Tensor, nodes: int = 1000) -> torch.Tensor:
             - (chunk**2).sum(1) / (2 * sigma2)
             - math.log(2 * math.pi * sigma2)
         )
-    return torch.cat(out)
+    return torch.where(finite, torch.cat(out), -math.inf)
 
 
 def toy_2d_log_prob(name: str, x) -> torch.Tensor:

@@ -436,7 +436,9 @@ def fit(
             slices for a tuple). It is checked once for NaN and inf, and moved to the
             device once when it is small (up to 1 GiB). Or a torch ``Dataset`` (batched
             and shuffled here) or a ``DataLoader`` (used as it is: its own batch size and
-            order); each batch moves to the device as it comes.
+            order); each batch moves to the device as it comes. A list of per-example
+            arrays is not a tuple of parts: stack it (``torch.stack``) first; more
+            arrays of one shape and dtype than the model's ``batch_parts`` are refused.
 
             **Which parts the loss gets.** A model that declares ``batch_parts = k``
             gets the first ``k`` parts of each batch (a tensor for ``k = 1``); further

@@ -294,7 +294,9 @@ class Diffusion(Saveable, nn.Module):
         """Every term of the ELBO per example (:class:`Bound`), one draw of the noise
         level and the noise each: an unbiased estimate of the bound, reproducible under
         ``generator``. ``steps``: ``None`` for continuous time, or the number ``T`` of
-        discrete steps (the ``T``-step model's bound, lower than the continuous one)."""
+        discrete steps (the ``T``-step model's bound, lower than the continuous one
+        when the denoised estimate's expected error grows with the noise, as for the
+        optimal denoiser; VDM)."""
         checks.generator(generator)
         if steps is not None:
             steps = checks.integer(steps, "steps")

@@ -112,7 +112,7 @@ def _not_a_list_of_examples(parts: tuple, kind: str, name: str, declared: int | 
     first ``k`` (a pair of views of one shape for ``k = 2``); more arrays than that, all
     of one shape and dtype, are examples. A model that declares nothing gets its tuple
     whole, unchecked."""
-    if declared is None or len(parts) <= max(declared, 1) or len(parts) < 2:
+    if declared is None or len(parts) <= declared:  # declared >= 1 (batch_parts)
         return
     shapes = {(tuple(np.shape(t)), str(t.dtype)) for t in parts}
     if len(shapes) == 1:
@@ -147,10 +147,11 @@ def _as_tensors(data: Data, name: str, declared: int | None = None) -> tuple[tor
             f"{name} must be a tensor or a tuple of tensors, got {checks.describe(data)}; "
             "or a torch Dataset or DataLoader"
         )
-    if any(np.ndim(t) == 0 for t in parts):
+    scalars = [t for t in parts if np.ndim(t) == 0]
+    if scalars:
         raise ValueError(
             f"{name} must hold one row per example, got a single number (a 0-d "
-            f"{type(parts[0]).__name__}); pass a batch (N, ...), e.g. x[None] for one example"
+            f"{type(scalars[0]).__name__}); pass a batch (N, ...), e.g. x[None] for one example"
         )
     n = len(parts[0])
     if any(len(t) != n for t in parts):

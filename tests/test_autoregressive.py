@@ -136,13 +136,15 @@ def test_the_transformers_cached_sampler_draws_what_the_full_passes_draw():
             token = flat[:, pos]
 
 
-@pytest.mark.parametrize("orderings", [1, 3])
-def test_mades_sampler_draws_what_the_full_passes_draw(orderings):
-    """MADE's sampler computes only the drawn position's logits; on the same random
-    numbers it draws what the generic sampler (the whole network, every position's
-    logits, for each position) draws, in float64 so that no near-tie can flip a draw."""
+@pytest.mark.parametrize("orderings, hidden", [(1, (32, 32)), (3, (32, 32)), (3, (16,)), (2, ())])
+def test_mades_sampler_draws_what_the_full_passes_draw(orderings, hidden):
+    """MADE's sampler computes only the drawn position's logits and updates the first
+    layer's sum one column per draw; on the same random numbers it draws what the
+    generic sampler (the whole network, every position's logits, for each position)
+    draws, in float64 so that no near-tie can flip a draw. With no hidden layer the
+    updated sum is the logits themselves."""
     torch.manual_seed(0)
-    model = MADE((3, 4), 5, hidden=(32, 32), orderings=orderings, dropout=0.1, seed=1).double()
+    model = MADE((3, 4), 5, hidden=hidden, orderings=orderings, dropout=0.1, seed=1).double()
     known = torch.zeros(3, 4, dtype=torch.bool)
     known[0] = True
     _assert_draws_like_the_generic_sampler(model, known)

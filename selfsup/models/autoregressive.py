@@ -301,14 +301,28 @@ class MADE(AutoregressiveModel):
         return self.layers[-1](self._hidden(x)).reshape(len(x), self.d, self.levels)
 
     def _fill(self, flat: torch.Tensor, known: list, todo: list, noise) -> None:
-        """As in :class:`AutoregressiveModel`, but the output layer computes only the
-        drawn position's ``levels`` logits: about half the work of a full pass."""
-        out, step = self.layers[-1], self.levels
-        weight = out.weight * out.mask
+        """As in :class:`AutoregressiveModel`, with two savings. The output layer
+        computes only the drawn position's ``levels`` logits. The first layer's input is
+        one-hot, so its pre-activation is a sum of one weight column per position: it is
+        computed once, and a draw replaces its position's column (``B x width`` work
+        instead of ``B x d levels x width``)."""
+        first, out, step = self.layers[0], self.layers[-1], self.levels
+        w_in = first.weight * first.mask  # (width, d levels)
+        columns = w_in.T.reshape(self.d, step, -1)  # columns[p, v]: input (p, v)'s column
+        w_out = out.weight * out.mask
+        pre = first(F.one_hot(flat, step).to(w_in.dtype).reshape(len(flat), -1))
         for i, pos in enumerate(todo):
             rows = slice(pos * step, (pos + 1) * step)
-            logits = F.linear(self._hidden(flat), weight[rows], out.bias[rows])
-            flat[:, pos] = (torch.softmax(logits, -1) / noise.next(i)).argmax(-1)
+            if first is out:  # no hidden layer: the sum is the logits
+                logits = pre[:, rows]
+            else:
+                h = self.dropout(F.relu(pre))
+                for layer in self.layers[1:-1]:
+                    h = self.dropout(F.relu(layer(h)))
+                logits = F.linear(h, w_out[rows], out.bias[rows])
+            drawn = (torch.softmax(logits, -1) / noise.next(i)).argmax(-1)
+            pre += columns[pos, drawn] - columns[pos, flat[:, pos]]
+            flat[:, pos] = drawn
 
     def _log_prob(self, flat: torch.Tensor) -> torch.Tensor:
         """Exact ``log p(x)`` ``(B,)``: of the uniform mixture over the orderings."""

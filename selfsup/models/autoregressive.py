@@ -144,8 +144,8 @@ class AutoregressiveModel(Saveable, nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` samples, integers ``(n, *shape)``, one position at a time: ``d`` network
-        passes."""
+        """``n`` samples, integers ``(n, *shape)``, one position at a time: ``d`` sequential
+        steps (network passes, or the cheaper step a model overrides :meth:`_fill` with)."""
         n = checks.sample_count(n)
         start = torch.zeros((n, *self.shape), dtype=torch.long, device=self.order.device)
         return self.inpaint(start, torch.zeros(self.shape, dtype=torch.bool), generator=generator)

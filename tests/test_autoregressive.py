@@ -147,6 +147,7 @@ def test_mades_sampler_draws_what_the_full_passes_draw(orderings, hidden):
     model = MADE((3, 4), 5, hidden=hidden, orderings=orderings, dropout=0.1, seed=1).double()
     known = torch.zeros(3, 4, dtype=torch.bool)
     known[0] = True
+    known[1, 2] = True  # a known position after unknown ones in raster order
     _assert_draws_like_the_generic_sampler(model, known)
 
 

@@ -3,7 +3,8 @@
 ``p(x) = prod_i p(x_i | x_1 .. x_{i-1})``: each model outputs, for every position
 ``i``, a categorical distribution over ``levels`` values that depends only on the
 positions before ``i`` in its ordering (the first position sees only a start
-symbol). So ``log_prob`` is exact and sampling takes one network pass per position.
+symbol). So ``log_prob`` is exact and sampling takes ``d`` sequential steps, one per
+position.
 
 - :class:`MADE`: a masked MLP (Germain et al., 2015), one or several orderings;
 - :class:`PixelCNN`: masked convolutions, mask A then mask B (van den Oord et al., 2016);
@@ -304,23 +305,32 @@ class MADE(AutoregressiveModel):
         """As in :class:`AutoregressiveModel`, with two savings. The output layer
         computes only the drawn position's ``levels`` logits. The first layer's input is
         one-hot, so its pre-activation is a sum of one weight column per position: it is
-        computed once, and a draw replaces its position's column (``B x width`` work
-        instead of ``B x d levels x width``)."""
+        computed once, and a draw swaps its position's column (the drawn value's for
+        the current one's): ``B x width`` work instead of ``B x d levels x width``. The
+        same draws as the generic sampler, up to round-off in the running sum."""
+        if not todo:
+            return
         first, out, step = self.layers[0], self.layers[-1], self.levels
         w_in = first.weight * first.mask  # (width, d levels)
         columns = w_in.T.reshape(self.d, step, -1)  # columns[p, v]: input (p, v)'s column
-        w_out = out.weight * out.mask
         pre = first(F.one_hot(flat, step).to(w_in.dtype).reshape(len(flat), -1))
-        for i, pos in enumerate(todo):
-            rows = slice(pos * step, (pos + 1) * step)
-            if first is out:  # no hidden layer: the sum is the logits
-                logits = pre[:, rows]
-            else:
+        if first is out:  # no hidden layer: the sum is the logits
+
+            def logits(rows: slice) -> torch.Tensor:
+                return pre[:, rows]
+
+        else:
+            w_out = out.weight * out.mask
+
+            def logits(rows: slice) -> torch.Tensor:
                 h = self.dropout(F.relu(pre))
                 for layer in self.layers[1:-1]:
                     h = self.dropout(F.relu(layer(h)))
-                logits = F.linear(h, w_out[rows], out.bias[rows])
-            drawn = (torch.softmax(logits, -1) / noise.next(i)).argmax(-1)
+                return F.linear(h, w_out[rows], out.bias[rows])
+
+        for i, pos in enumerate(todo):
+            probs = torch.softmax(logits(slice(pos * step, (pos + 1) * step)), -1)
+            drawn = (probs / noise.next(i)).argmax(-1)
             pre += columns[pos, drawn] - columns[pos, flat[:, pos]]
             flat[:, pos] = drawn
 

@@ -304,8 +304,8 @@ class MADE(AutoregressiveModel):
     def _fill(self, flat: torch.Tensor, known: list, todo: list, noise) -> None:
         """As in :class:`AutoregressiveModel`, with two savings. The output layer
         computes only the drawn position's ``levels`` logits. The first layer's input is
-        one-hot, so its pre-activation is a sum of one weight column per position: it is
-        computed once, and a draw swaps its position's column (the drawn value's for
+        one-hot, so its pre-activation is the bias plus one weight column per position: it
+        is computed once, and a draw swaps its position's column (the drawn value's for
         the current one's): ``B x width`` work instead of ``B x d levels x width``. The
         same draws as the generic sampler, up to round-off in the running sum."""
         if not todo:

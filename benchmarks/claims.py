@@ -58,11 +58,23 @@ def run_one(chapter: str, seed: int, profile: str, out: Path) -> None:
             SELFSUP_CLAIMS_LOG=str(log), SELFSUP_PROGRESS="0",
         )  # fmt: skip
         os.environ.setdefault("OMP_NUM_THREADS", "1")
+        cells = Path(work) / "cells.jsonl"  # each code cell's time, as soon as it ends
+        clock = [time.perf_counter()]
+
+        def timed(cell, cell_index, **_):
+            now = time.perf_counter()
+            if cell.cell_type == "code":
+                first = next((line for line in cell.source.splitlines() if line.strip()), "")
+                with cells.open("a") as f:
+                    f.write(json.dumps([cell_index, round(now - clock[0], 2), first[:80]]) + "\n")
+            clock[0] = now
+
         NotebookClient(
             notebook, timeout=1800, kernel_name="python3", allow_errors=True,
-            resources={"metadata": {"path": work}},
+            resources={"metadata": {"path": work}}, on_cell_executed=timed,
         ).execute()  # fmt: skip
         claims = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        cell_times = [json.loads(line) for line in cells.read_text().splitlines()] if cells.exists() else []
     errors = [
         f"{o.get('ename')}: {o.get('evalue')}"[:500]
         for cell in notebook.cells if cell.cell_type == "code"
@@ -83,7 +95,7 @@ def run_one(chapter: str, seed: int, profile: str, out: Path) -> None:
     ]  # fmt: skip
     record = {
         "seconds": round(time.perf_counter() - start, 1), "claims": claims, "errors": errors,
-        "stderr": stderr,
+        "stderr": stderr, "cells": cell_times,
         "device": f"{device.group(1) if device else '?'} ({_accelerator_name()})",
         "data": data.images(profile=profile).description,
     }  # fmt: skip
@@ -215,6 +227,8 @@ def _spreads(margins: list[float]) -> float | None:
 
 def _seed_span(seeds: list[int]) -> str:
     seeds = sorted(seeds)
+    if len(seeds) == 1:
+        return str(seeds[0])
     if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)):
         return f"{seeds[0]}-{seeds[-1]}"
     return ", ".join(map(str, seeds))

@@ -319,7 +319,8 @@ class Runtime:
             line += (
                 "\n(the quick profile: under a minute a chapter on a laptop CPU. "
                 f"{PROFILE_ENV}=full before the import opts in to MNIST and bigger models, "
-                "for a GPU; its run time on a GPU has not been measured yet)"
+                "for a GPU: minutes a chapter there, and not every claim holds at that size "
+                "yet (the README's Profiles section lists what a GPU run found))"
             )
         return line
 

@@ -87,17 +87,14 @@ def run_one(chapter: str, seed: int, profile: str, out: Path) -> None:
     device = re.search(r"selfsup runtime: device=([^,]+),", printed)
     from selfsup import data
 
-    # The image sets the chapter names in its outputs (printed or in a table): a chapter
-    # may keep the 8x8 digits, or use no images, in the full profile.
-    shown = printed + "".join(
-        str(o.get("data", {}).get(kind, "")) for cell in notebook.cells if cell.cell_type == "code"
-        for o in cell.get("outputs", []) for kind in ("text/plain", "text/markdown")
-    )  # fmt: skip
-    sets = dict.fromkeys(
-        data.images(profile=p, binarize_full=b).description
-        for p in ("quick", profile) for b in (False, True)
-    )  # fmt: skip
-    used = [d for d in sets if d in shown]
+    # The image sets the chapter loads (its data.images(...) calls): a chapter may keep
+    # the 8x8 digits, or use no images, in the full profile.
+    source = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    used = list(dict.fromkeys(
+        data.images(profile="quick" if 'profile="quick"' in args else profile,
+                    binarize_full="binarize_full=True" in args).description
+        for args in re.findall(r"data\.images\(([^)]*)\)", source)
+    ))  # fmt: skip
 
     # What a cell printed on stderr (a warning) fails the book build (-W): record it.
     stderr = [

@@ -8,7 +8,7 @@ A chapter's second cell is ::
 
 The *profile* decides how much compute a chapter spends:
 
-- ``"quick"``: the default on every device. Every chapter runs in under a minute on
+- ``"quick"``: the default on every device. Every chapter runs in about a minute on
   a 2-core CPU (small data, small models, short training).
 - ``"full"``: ``SELFSUP_PROFILE=full``, for a reader with a GPU. Bigger data (MNIST
   where a chapter uses images), bigger models, better numbers. It is opt-in until a
@@ -317,10 +317,10 @@ class Runtime:
         )
         if self.profile == "quick":
             line += (
-                "\n(the quick profile: under a minute a chapter on a laptop CPU. "
+                "\n(the quick profile: about a minute a chapter on a laptop CPU. "
                 f"{PROFILE_ENV}=full before the import opts in to MNIST and bigger models, "
                 "for a GPU: minutes a chapter there, and not every claim holds at that size "
-                "yet (the README's Profiles section lists what a GPU run found))"
+                "yet: the book's claims appendix marks those that failed on a GPU.)"
             )
         return line
 

@@ -320,7 +320,7 @@ class Runtime:
                 "\n(the quick profile: about a minute a chapter on a laptop CPU. "
                 f"{PROFILE_ENV}=full before the import opts in to MNIST and bigger models, "
                 "for a GPU: minutes a chapter there, and not every claim holds at that size "
-                "yet: the book's claims appendix marks those that failed on a GPU.)"
+                "yet: the book's claims appendix marks *fails* on its rows that failed on a GPU.)"
             )
         return line
 

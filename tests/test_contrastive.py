@@ -120,3 +120,23 @@ def test_bad_input():
         Augment()(torch.zeros(2, 8, 8, dtype=torch.long))
     with pytest.raises(ValueError, match="labels_per_class"):
         linear_probe(np.zeros((6, 2)), [0, 0, 0, 1, 1, 1], np.zeros((2, 2)), [0, 1], 4)
+
+
+@pytest.mark.parametrize("shape", [(6, 5, 8, 8), (3, 4, 28, 28), (3, 4, 12, 20), (2, 3, 30, 30), (2, 3, 5, 7)])
+def test_encoder_pool_is_adaptive_average_pooling(shape):
+    # The encoder's pooling against torch's adaptive average pooling, forward and
+    # backward: bit for bit at the digits' 8x8, up to round-off elsewhere (sizes that do
+    # not divide by 4 take torch's own path).
+    from selfsup.models.contrastive import _GridPool
+
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    grad = torch.randn(*shape[:2], 4, 4, generator=torch.Generator().manual_seed(1))
+    want = torch.nn.functional.adaptive_avg_pool2d(x, 4)
+    (want_grad,) = torch.autograd.grad(want, x, grad)
+    got = _GridPool(4)(x)
+    (got_grad,) = torch.autograd.grad(got, x, grad)
+    assert got.shape == want.shape
+    if shape[-2:] in ((8, 8), (5, 7), (30, 30)):
+        assert torch.equal(got, want) and torch.equal(got_grad, want_grad)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    torch.testing.assert_close(got_grad, want_grad, rtol=0, atol=1e-7)

@@ -157,6 +157,22 @@ def uniformity(z: torch.Tensor, t: float = 2.0) -> float:
     return float(torch.logsumexp(-t * sq, 0) - math.log(len(sq)))
 
 
+class _GridPool(nn.Module):
+    """``nn.AdaptiveAvgPool2d(size)``, through ``avg_pool2d`` when the image divides
+    evenly: the same windows, the same numbers up to round-off (bit for bit at 8x8), and
+    a forward and backward pass two to three times faster on a CPU."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if h % self.size or w % self.size:
+            return F.adaptive_avg_pool2d(x, self.size)
+        return F.avg_pool2d(x, (h // self.size, w // self.size))
+
+
 class ConvEncoder(Saveable, nn.Module):
     """A small convolutional encoder for single-channel images of any size."""
 
@@ -166,7 +182,7 @@ class ConvEncoder(Saveable, nn.Module):
         self.net = nn.Sequential(
             nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            _GridPool(4), nn.Flatten(),
             nn.Linear(2 * width * 16, out_dim),
         )  # fmt: skip
         self.out_dim = out_dim

@@ -55,6 +55,7 @@ class VQVAESize:
     codes: int
     width: int
     downsample: int
+    init: str = "random"  # the codebook's start (see VectorQuantizer)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "quick": HVAESize(8, 4, (256,), (128,)),
         "full": HVAESize(32, 16, (1024, 512), (256,)),
     },
-    "vqvae": {"quick": VQVAESize(64, 32, 1), "full": VQVAESize(512, 128, 2)},
+    "vqvae": {"quick": VQVAESize(64, 32, 1), "full": VQVAESize(512, 128, 2, init="data")},
     # Full MADE: two hidden layers of 2000, as in Germain et al. on binarized MNIST.
     "made": {"quick": MADESize((512,)), "full": MADESize((2000, 2000))},
     "pixelcnn": {"quick": PixelCNNSize(64, 5), "full": PixelCNNSize(128, 12)},
@@ -195,12 +196,16 @@ def vqvae(
 ) -> nn.Module:
     """A VQ-VAE; the full profile downsamples 28x28 to a 7x7 grid of codes.
 
-    ``num_codes`` overrides the profile's codebook size (64 quick, 512 full).
+    ``num_codes`` overrides the profile's codebook size (64 quick, 512 full). The full
+    profile's codebook starts at encoder outputs of the first batch (``init="data"``):
+    started at random, its 512 codes collapsed to one on MNIST, with and without
+    restarts. ``quantizer`` options (``init`` among them) override the profile's.
     """
     from selfsup.models.vqvae import VQVAE
 
     size = preset("vqvae", profile)
     codes = size.codes if num_codes is None else num_codes
+    quantizer.setdefault("init", size.init)
     return VQVAE(
         data.shape, num_codes=codes, code_dim=16, levels=data.levels, width=size.width,
         downsample=size.downsample, **quantizer,

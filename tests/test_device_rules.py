@@ -69,6 +69,23 @@ def test_training_reads_the_device_at_most_once_a_step(name):
     assert per_epoch <= steps + 2, f"{per_epoch} reads an epoch of {steps} steps: {three - one}"
 
 
+def test_the_codebook_data_start_reads_the_device_once():
+    # The full profile's VQ-VAE starts its codebook from the first batch: one read of
+    # the saved flag, at the first step, and nothing per step after it (MPS stand-in).
+    d = _digits(64)
+    counts = {}
+    for epochs in (1, 3):
+        torch.manual_seed(0)
+        model = configs.vqvae(d, profile="quick", init="data", restart_dead=True)
+        with devicecheck.emulate("mps") as device, devicecheck.host_reads() as reads:
+            train.fit(model, d.x_train, epochs=epochs, batch_size=16, progress=False,
+                      device=device)  # fmt: skip
+        counts[epochs] = reads
+        assert bool(model.quantizer.initialized)
+    per_epoch = (counts[3].total() - counts[1].total()) / 2
+    assert per_epoch <= 64 // 16 + 2, f"{per_epoch} reads an epoch: {counts[3] - counts[1]}"
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_no_float64_and_a_fixed_number_of_reads_per_call(name):
     d = _digits(32)

@@ -69,6 +69,56 @@ def test_ema_update_against_a_hand_computation():
     assert torch.allclose(vq.codebook.squeeze(1), total / count)
 
 
+def test_data_start_takes_codes_from_the_first_training_batch(tmp_path):
+    from selfsup import saving
+
+    def rows(t):
+        return {tuple(r.tolist()) for r in t}
+
+    torch.manual_seed(4)
+    first = torch.randn(20, 3) * 0.01 + 5.0  # far from the random start, at a small scale
+    vq = VectorQuantizer(6, 3, init="data")
+    assert len(torch.unique(vq.nearest(first))) == 1  # the random start: one code for all
+    vq(first)
+    assert len(rows(vq.codebook)) == 6 and rows(vq.codebook) <= rows(first)  # distinct rows
+    assert len(torch.unique(vq.nearest(first))) == 6  # every code now has a vector
+    # With EMA updates the running sums start at the codes (one count each), so the first
+    # update leaves every code at the mean of its vectors and the start's row.
+    ema = VectorQuantizer(6, 3, init="data", ema=True, decay=0.5, eps=0.0)
+    ema(first)
+    assert len(torch.unique(ema.nearest(first))) == 6
+    assert torch.allclose(ema.ema_count.sum(), torch.tensor(0.5 * 6 + 0.5 * 20))
+    # Later batches, evaluation, a saved and reloaded copy: no second start.
+    after = vq.codebook.clone()
+    vq(torch.randn(20, 3) - 5.0)
+    assert torch.equal(vq.codebook, after)
+    saving.save(vq, tmp_path / "vq.pt")
+    back = saving.load(tmp_path / "vq.pt")
+    back.train()
+    back(torch.randn(20, 3) - 5.0)
+    assert bool(back.initialized) and torch.equal(back.codebook, after)
+    # Fewer vectors than codes: drawn with replacement, every code still a batch row.
+    small = VectorQuantizer(8, 2, init="data")
+    few = torch.randn(3, 2)
+    small(few)
+    assert rows(small.codebook) <= rows(few)
+    with pytest.raises(ValueError, match="init"):
+        VectorQuantizer(8, 2, init="kmeans")
+
+
+def test_data_start_of_a_vqvae_uses_every_code_at_the_first_step():
+    torch.manual_seed(5)
+    x = torch.randint(0, 17, (64, 8, 8))
+    counts = {}
+    for init in ("random", "data"):
+        torch.manual_seed(5)
+        model = VQVAE((8, 8), num_codes=32, code_dim=4, width=8, init=init)
+        model.train()
+        model.loss(x)  # the first training step starts the codebook
+        counts[init] = len(torch.unique(model.encode(x)))
+    assert counts["data"] > counts["random"]
+
+
 def test_dead_codes_are_restarted():
     torch.manual_seed(3)
     vq = VectorQuantizer(8, 2, restart_dead=True, decay=0.5)

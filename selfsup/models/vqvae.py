@@ -50,6 +50,13 @@ class VectorQuantizer(Saveable, nn.Module):
         decay: the EMA decay.
         restart_dead: in training, replace codes whose usage (an EMA of assignment
             frequencies) falls below ``dead_threshold / K`` by random encoder outputs.
+        init: ``"random"``, codes drawn from ``N(0, I / dim)``; or ``"data"``, codes set
+            to ``K`` random encoder outputs of the first training batch (drawn without
+            replacement when the batch holds at least ``K`` vectors), so that every code
+            starts where the encoder's outputs are, whatever their scale. A large
+            codebook started at random can lose all codes but one before the encoder's
+            outputs spread out; the data start is the usual remedy (as in k-means
+            initialisation of the codebook).
     """
 
     def __init__(
@@ -62,6 +69,7 @@ class VectorQuantizer(Saveable, nn.Module):
         eps: float = 1e-5,
         restart_dead: bool = False,
         dead_threshold: float = 0.03,
+        init: str = "random",
     ):
         super().__init__()
         num_codes = checks.integer(num_codes, "num_codes", low=2)
@@ -70,6 +78,7 @@ class VectorQuantizer(Saveable, nn.Module):
         decay = checks.number(decay, "decay", low=0, high=1, low_open=True, high_open=True)
         eps = checks.number(eps, "eps", low=0)
         dead_threshold = checks.number(dead_threshold, "dead_threshold", low=0, high=1)
+        self.init = checks.choice(init, "init", ("random", "data"))
         self.num_codes, self.dim, self.beta = num_codes, dim, beta
         self.ema, self.decay, self.eps = ema, decay, eps
         self.restart_dead, self.dead_threshold = restart_dead, dead_threshold
@@ -81,6 +90,11 @@ class VectorQuantizer(Saveable, nn.Module):
         else:
             self.codebook = nn.Parameter(codebook)
         self.register_buffer("usage", torch.full((num_codes,), 1.0 / num_codes))
+        # A Python flag, so that a training step reads nothing from the device; the
+        # buffer (saved with the weights) is read once, at the first training step.
+        self._ready = init != "data"
+        if init == "data":
+            self.register_buffer("initialized", torch.tensor(False))
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code (squared Euclidean distance) for each row ``(N, dim)``."""
@@ -109,6 +123,10 @@ class VectorQuantizer(Saveable, nn.Module):
                 "usage statistics; pass at least one vector"
             )
         flat = z_e.reshape(-1, self.dim)
+        if not self._ready and self.training:
+            if not self.initialized:
+                self._initialize(flat.detach())
+            self._ready = True
         # The nearest code in float32 whatever the autocast: in bfloat16 the distances'
         # round-off reorders near codes.
         with checks.trusted(), torch.autocast(flat.device.type, enabled=False):
@@ -138,6 +156,21 @@ class VectorQuantizer(Saveable, nn.Module):
             codebook_loss + self.beta * commitment,
             perplexity,
         )
+
+    @torch.no_grad()
+    def _initialize(self, flat: torch.Tensor) -> None:
+        """The data start: the codes become random rows of ``flat``."""
+        n = len(flat)
+        if n >= self.num_codes:
+            picks = torch.randperm(n, device=flat.device)[: self.num_codes]
+        else:
+            picks = torch.randint(n, (self.num_codes,), device=flat.device)
+        codes = flat[picks].to(self.codebook.dtype)
+        self.codebook.data.copy_(codes)
+        if self.ema:
+            self.ema_sum.copy_(codes)
+            self.ema_count.fill_(1.0)
+        self.initialized.fill_(True)
 
     def _ema_update(self, flat: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor) -> None:
         sums = torch.zeros_like(self.ema_sum).index_add_(0, indices, flat)  # per-code sums

@@ -162,7 +162,7 @@ def profile() -> str:
     """The compute profile: ``"quick"`` or ``"full"``.
 
     ``SELFSUP_PROFILE`` decides when it is set; otherwise ``"quick"`` on every device,
-    since the full profile has not yet been verified on a GPU (``SELFSUP_PROFILE=full``
+    since the full profile does not yet hold every claim on a GPU (``SELFSUP_PROFILE=full``
     opts in). Any other value of the variable is an error.
     """
     value = os.environ.get(PROFILE_ENV, "").strip().lower()

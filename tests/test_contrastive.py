@@ -122,7 +122,9 @@ def test_bad_input():
         linear_probe(np.zeros((6, 2)), [0, 0, 0, 1, 1, 1], np.zeros((2, 2)), [0, 1], 4)
 
 
-@pytest.mark.parametrize("shape", [(6, 5, 8, 8), (3, 4, 28, 28), (3, 4, 12, 20), (2, 3, 30, 30), (2, 3, 5, 7)])
+@pytest.mark.parametrize(
+    "shape", [(6, 5, 8, 8), (3, 4, 28, 28), (3, 4, 12, 20), (2, 3, 30, 30), (2, 3, 5, 7)]
+)
 def test_encoder_pool_is_adaptive_average_pooling(shape):
     # The encoder's pooling against torch's adaptive average pooling, forward and
     # backward: bit for bit at the digits' 8x8, up to round-off elsewhere (sizes that do

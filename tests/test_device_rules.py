@@ -74,16 +74,17 @@ def test_the_codebook_data_start_reads_the_device_once():
     # the saved flag, at the first step, and nothing per step after it (MPS stand-in).
     d = _digits(64)
     counts = {}
-    for epochs in (1, 3):
+    for init, epochs in (("random", 1), ("data", 1), ("data", 3)):
         torch.manual_seed(0)
-        model = configs.vqvae(d, profile="quick", init="data", restart_dead=True)
+        model = configs.vqvae(d, profile="quick", init=init, restart_dead=True)
         with devicecheck.emulate("mps") as device, devicecheck.host_reads() as reads:
             train.fit(model, d.x_train, epochs=epochs, batch_size=16, progress=False,
                       device=device)  # fmt: skip
-        counts[epochs] = reads
-        assert bool(model.quantizer.initialized)
-    per_epoch = (counts[3].total() - counts[1].total()) / 2
-    assert per_epoch <= 64 // 16 + 2, f"{per_epoch} reads an epoch: {counts[3] - counts[1]}"
+        counts[init, epochs] = reads
+    assert bool(model.quantizer.initialized)
+    assert counts["data", 1].total() - counts["random", 1].total() == 1
+    per_epoch = (counts["data", 3].total() - counts["data", 1].total()) / 2
+    assert per_epoch <= 64 // 16 + 2, f"{per_epoch} reads an epoch: {counts['data', 3]}"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -116,7 +116,9 @@ def test_data_start_of_a_vqvae_uses_every_code_at_the_first_step():
         model.train()
         model.loss(x)  # the first training step starts the codebook
         counts[init] = len(torch.unique(model.encode(x)))
-    assert counts["data"] > counts["random"]
+    # 32 distinct encoder outputs of random images, each its own code; the random start
+    # leaves most codes far from every output
+    assert counts["data"] == 32 and counts["random"] < 8
 
 
 def test_dead_codes_are_restarted():

@@ -55,7 +55,7 @@ class VectorQuantizer(Saveable, nn.Module):
             replacement when the batch holds at least ``K`` vectors), so that every code
             starts where the encoder's outputs are, whatever their scale. A large
             codebook started at random can lose all codes but one before the encoder's
-            outputs spread out; the data start is the usual remedy (as in k-means
+            outputs spread out; the data start is a common remedy (as in k-means
             initialisation of the codebook).
     """
 

@@ -40,7 +40,7 @@ def test_reader_mode_warns_once_and_goes_on(capsys):
     err = capsys.readouterr().err
     assert err.count("Warning") == 1
     assert "the gap is small (< 0.1)" in err and "0.3" in err
-    assert "SELFSUP_PROFILE=full" in err and "seed" in err
+    assert "claims appendix" in err and "seeds of its sweep" in err and "seed 0" in err
     assert claim("holds", np.float64(0.01), "<", 0.1) is True
     assert capsys.readouterr().err == ""
 

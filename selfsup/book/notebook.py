@@ -243,9 +243,9 @@ def claim(
         f"  The book says: {record.statement} ({record.expected}).\n"
         f"  This run measured: {_fmt(value)} (seed {record.seed}, {record.profile} profile).\n"
         "  Likely reasons: the quick profile trains briefly; another seed, processor or\n"
-        "  torch version gives another training trajectory. Try SELFSUP_PROFILE=full,\n"
-        "  or compare with the claims appendix, which lists this claim's value on\n"
-        "  seeds 0-4.",
+        "  torch version gives another training trajectory. The claims appendix lists\n"
+        "  this claim's values over the seeds of its sweep (quick profile) and its\n"
+        "  verdict in the full profile.",
         file=sys.stderr,
     )
     return False

@@ -44,6 +44,11 @@ MD = ROOT / "benchmarks" / "claims.md"
 SEEDS = list(range(10))
 
 
+def _lines(path: Path) -> list[str]:
+    """The lines of a file a run appends to (none if the run wrote nothing)."""
+    return path.read_text().splitlines() if path.exists() else []
+
+
 def run_one(chapter: str, seed: int, profile: str, out: Path) -> None:
     """Execute one chapter under one seed (in this process) and write its record."""
     import jupytext
@@ -56,6 +61,7 @@ def run_one(chapter: str, seed: int, profile: str, out: Path) -> None:
         os.environ.update(
             SELFSUP_SEED=str(seed), SELFSUP_PROFILE=profile, SELFSUP_STRICT="0",
             SELFSUP_CLAIMS_LOG=str(log), SELFSUP_PROGRESS="0",
+            SELFSUP_DATA_LOG=str(Path(work) / "data.txt"),
         )  # fmt: skip
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         cells = Path(work) / "cells.jsonl"  # each code cell's time, as soon as it ends
@@ -73,8 +79,11 @@ def run_one(chapter: str, seed: int, profile: str, out: Path) -> None:
             notebook, timeout=1800, kernel_name="python3", allow_errors=True,
             resources={"metadata": {"path": work}}, on_cell_executed=timed,
         ).execute()  # fmt: skip
-        claims = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-        cell_times = [json.loads(line) for line in cells.read_text().splitlines()] if cells.exists() else []
+        claims = [json.loads(line) for line in _lines(log)]
+        cell_times = [json.loads(line) for line in _lines(cells)]
+        # The image sets the chapter loaded (selfsup.data.images logs each): a chapter
+        # may keep the 8x8 digits, or use no images, in the full profile.
+        used = list(dict.fromkeys(_lines(Path(work) / "data.txt")))
     errors = [
         f"{o.get('ename')}: {o.get('evalue')}"[:500]
         for cell in notebook.cells if cell.cell_type == "code"
@@ -85,17 +94,6 @@ def run_one(chapter: str, seed: int, profile: str, out: Path) -> None:
         for o in cell.get("outputs", []) if o.get("output_type") == "stream"
     )  # fmt: skip
     device = re.search(r"selfsup runtime: device=([^,]+),", printed)
-    from selfsup import data
-
-    # The image sets the chapter loads (its data.images(...) calls): a chapter may keep
-    # the 8x8 digits, or use no images, in the full profile.
-    source = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
-    used = list(dict.fromkeys(
-        data.images(profile="quick" if 'profile="quick"' in args else profile,
-                    binarize_full="binarize_full=True" in args).description
-        for args in re.findall(r"data\.images\(([^)]*)\)", source)
-    ))  # fmt: skip
-
     # What a cell printed on stderr (a warning) fails the book build (-W): record it.
     stderr = [
         o.get("text", "")[:500]

@@ -266,3 +266,18 @@ def test_eight_gaussian_centres_are_the_modes_the_toy_draws():
     assert float(dist.min(1).values.max()) < 6 * data.EIGHT_GAUSSIANS_STD
     share = torch.bincount(dist.argmin(1), minlength=8).float() / len(x)
     assert float((share - 1 / 8).abs().max()) < 0.02
+
+
+def test_images_logs_what_it_loaded_when_asked(tmp_path, monkeypatch):
+    # The claims sweep names a chapter's data from this log (one line a load).
+    from selfsup.data import image_sets
+
+    log = tmp_path / "data.txt"
+    monkeypatch.delenv(image_sets.DATA_LOG_ENV, raising=False)
+    image_sets.images(profile="quick")
+    assert not log.exists()
+    monkeypatch.setenv(image_sets.DATA_LOG_ENV, str(log))
+    first = image_sets.images(profile="quick")
+    image_sets.images(profile="quick")
+    assert log.read_text().splitlines() == [first.description] * 2
+    assert "8x8 digits" in first.description

@@ -41,8 +41,17 @@ def test_reader_mode_warns_once_and_goes_on(capsys):
     assert err.count("Warning") == 1
     assert "the gap is small (< 0.1)" in err and "0.3" in err
     assert "claims appendix" in err and "seeds of its sweep" in err and "seed 0" in err
+    assert "quick profile trains briefly" in err
     assert claim("holds", np.float64(0.01), "<", 0.1) is True
     assert capsys.readouterr().err == ""
+
+
+def test_the_full_profile_warning_says_what_the_appendix_holds(capsys, monkeypatch):
+    monkeypatch.setenv("SELFSUP_PROFILE", "full")
+    assert claim("the gap is small", 0.3, "<", 0.1) is False
+    err = capsys.readouterr().err
+    assert "full profile" in err and "not every claim holds in the full profile" in err
+    assert "no row there" in err and "quick profile trains briefly" not in err
 
 
 def test_every_claim_is_recorded_with_its_margin(tmp_path, monkeypatch):

@@ -45,6 +45,10 @@ __all__ = [
     "write_atomic",
 ]
 
+#: A file that :func:`images` appends each loaded set's description to (the claims
+#: sweep names a chapter's data from it); unset, nothing is written.
+DATA_LOG_ENV = "SELFSUP_DATA_LOG"
+
 DIGITS_LEVELS = 17  # pixel values 0..16
 MNIST_LEVELS = 256  # pixel values 0..255
 #: The number of grey levels of each data set, by its name (``ImageData.name``).
@@ -297,6 +301,15 @@ class ImageData(NamedTuple):
     description: str  # one line for the reader, naming a subset as such
 
 
+def _logged(data: ImageData) -> ImageData:
+    """``data``, its description appended to the file ``$SELFSUP_DATA_LOG`` names."""
+    path = os.environ.get(DATA_LOG_ENV, "").strip()
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(data.description + "\n")
+    return data
+
+
 def images(binarize_full: bool = False, profile: str | None = None) -> ImageData:
     """The image data of the profile, so that a chapter is written once for both.
 
@@ -326,16 +339,3 @@ def images(binarize_full: bool = False, profile: str | None = None) -> ImageData
     )
     levels = 2 if binarize_full else MNIST_LEVELS
     return _logged(ImageData(xtr, ytr, xte, yte, (28, 28), levels, "mnist", text))
-
-
-#: A file that :func:`images` appends each loaded set's description to (the claims
-#: sweep names a chapter's data from it); unset, nothing is written.
-DATA_LOG_ENV = "SELFSUP_DATA_LOG"
-
-
-def _logged(data: ImageData) -> ImageData:
-    path = os.environ.get(DATA_LOG_ENV, "").strip()
-    if path:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(data.description + "\n")
-    return data

@@ -238,7 +238,7 @@ def claim(
         return bool(ok)
     if strict():
         raise AssertionError(record.describe())
-    if record.profile == "quick":
+    if runtime.profile() == "quick":
         why = (
             "  Likely reasons: the quick profile trains briefly; another seed, processor or\n"
             "  torch version gives another training trajectory. The claims appendix gives\n"
@@ -248,8 +248,8 @@ def claim(
         why = (
             "  Likely reasons: not every claim holds in the full profile yet; another seed,\n"
             "  processor or torch version gives another training trajectory. The claims\n"
-            "  appendix marks the claims that failed in a full-profile run on a GPU (a claim\n"
-            "  that only the full profile states has no row there)."
+            "  appendix marks the claims that failed in a full-profile run (a claim that\n"
+            "  only the full profile states has no row there)."
         )
     print(
         f"Warning: this run does not confirm a claim of the book.\n"

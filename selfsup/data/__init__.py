@@ -55,6 +55,7 @@ from .toys import (
 )
 
 __all__ = [
+    "DATA_LOG_ENV",
     "Augment",
     "DIGITS_LEVELS",
     "EIGHT_GAUSSIANS_RADIUS",

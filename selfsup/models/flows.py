@@ -113,18 +113,23 @@ class AffineCoupling(Saveable, nn.Module):
         if scale_bound is not None:
             scale_bound = checks.number(scale_bound, "scale_bound", low=0, low_open=True)
         self.register_buffer("mask", mask)
+        self.register_buffer("keep", 1.0 - mask, persistent=False)  # the transformed half
         d = len(mask)
         self.net = mlp([d, *hidden, 2 * d])
         nn.init.zeros_(self.net[-1].weight)  # start at the identity
         nn.init.zeros_(self.net[-1].bias)
         self.scale_bound = scale_bound
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        with torch.no_grad():  # keep follows a loaded mask
+            self.keep.copy_(1.0 - self.mask)
+
     def _st(self, x_masked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s, t = self.net(x_masked).chunk(2, dim=-1)
         if self.scale_bound is not None:
             s = self.scale_bound * torch.tanh(s / self.scale_bound)
-        keep = 1.0 - self.mask
-        return s * keep, t * keep
+        return s * self.keep, t * self.keep
 
     def forward(self, x):
         """``(B, d) -> (y (B, d), log|det dy/dx| (B,))``, in nats."""
@@ -240,15 +245,19 @@ class InvertibleLinear(Saveable, nn.Module):
         self.register_buffer("perm_inverse", torch.argsort(p.argmax(1)), persistent=False)
         self.register_buffer("sign_s", torch.sign(s))
         self.register_buffer("l_mask", torch.tril(torch.ones(d, d), -1))
+        # Constants of _factors, kept so that a pass builds none of them (not saved).
+        self.register_buffer("u_mask", self.l_mask.T.contiguous(), persistent=False)
+        self.register_buffer("eye", torch.eye(d), persistent=False)
         self.lower = nn.Parameter(lower)
         self.upper = nn.Parameter(torch.triu(upper, 1))
         self.log_s = nn.Parameter(torch.log(s.abs()))
 
     def _factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``L`` (unit lower triangular) and ``U + diag(s)`` (upper triangular)."""
-        eye = torch.eye(len(self.log_s), device=self.log_s.device, dtype=self.log_s.dtype)
-        lower = self.lower * self.l_mask + eye
-        upper = self.upper * self.l_mask.T + torch.diag(self.sign_s * self.log_s.exp())
+        # Fused as a + b * mask: the masks hold 0 and 1 and do not overlap a's nonzero
+        # entries, so each entry is a single exact term, as with a separate product and sum.
+        lower = torch.addcmul(self.eye, self.lower, self.l_mask)
+        upper = torch.addcmul(torch.diag(self.sign_s * self.log_s.exp()), self.upper, self.u_mask)
         return lower, upper
 
     def weight(self) -> torch.Tensor:

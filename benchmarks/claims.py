@@ -211,15 +211,6 @@ def _fmt(x) -> str:
     return f"{x:.3g}"
 
 
-def _full_verdict(runs: list[dict]) -> str:
-    """ "verified" or "fails" from a trained full-profile run; the smoke check's records
-    are "unverified"; "not verified" without any."""
-    if not runs:
-        return "not verified"
-    verdict = runs[0]["verdict"]
-    return {"holds": "verified", "fails": "fails"}.get(verdict, verdict)
-
-
 def _spreads(margins: list[float]) -> float | None:
     """The mean margin over its standard deviation across seeds (``inf`` when every seed
     gave the same margin; ``None`` under two seeds)."""
